@@ -1,0 +1,152 @@
+//! Time for ticket expiry: the [`Clock`] trait, the [`SystemClock`] every
+//! store uses by default, and a [`ManualClock`] that tests move by hand.
+//!
+//! Expiry is measured on a monotonic clock ([`Instant`]), never on wall
+//! time, so a system clock stepped back by NTP cannot revive a ticket.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_ws_ticket::{ManualClock, MemoryStore, TicketError};
+//!
+//! let clock = ManualClock::new();
+//! let store = MemoryStore::<u64>::builder()
+//!     .ttl(Duration::from_secs(30))
+//!     .clock(clock.clone())
+//!     .build();
+//! let ticket = store.mint(7).unwrap();
+//! clock.advance(Duration::from_secs(31));
+//! assert!(matches!(
+//!     store.consume(ticket.expose_secret()),
+//!     Err(TicketError::Expired(_))
+//! ));
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A monotonic source of time for ticket expiry.
+///
+/// Implement it to drive expiry from your own time source; the crate ships
+/// [`SystemClock`] (the default) and [`ManualClock`] (for tests).
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant. Successive calls must never go backwards.
+    fn now(&self) -> Instant;
+}
+
+/// The operating system's monotonic clock ([`Instant::now`]); the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests of expiry.
+///
+/// Clones share one time: advance any handle and every store built with a
+/// clone of it sees the new time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_ws_ticket::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let handle = clock.clone();
+/// let before = clock.now();
+/// handle.advance(Duration::from_millis(1500));
+/// assert_eq!(clock.now() - before, Duration::from_millis(1500));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    shared: Arc<ManualTime>,
+}
+
+#[derive(Debug)]
+struct ManualTime {
+    start: Instant,
+    elapsed_nanos: AtomicU64,
+}
+
+impl ManualClock {
+    /// A clock standing at the moment it was created.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(ManualTime {
+                start: Instant::now(),
+                elapsed_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Moves the clock (and every clone of it) forward by `by`.
+    ///
+    /// The total is kept in nanoseconds and saturates at about 584 years.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // fetch_update rather than fetch_add so the total saturates instead
+        // of wrapping back to the start.
+        let _ = self
+            .shared
+            .elapsed_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(by))
+            });
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        let elapsed = Duration::from_nanos(self.shared.elapsed_nanos.load(Ordering::Acquire));
+        self.shared.start + elapsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_stands_still_until_advanced() {
+        let clock = ManualClock::new();
+        let t0 = clock.now();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(clock.now(), t0);
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(clock.now() - t0, Duration::from_nanos(1));
+    }
+
+    #[test]
+    fn manual_clock_clones_share_one_time() {
+        let a = ManualClock::new();
+        let b = a.clone();
+        let t0 = a.now();
+        b.advance(Duration::from_secs(3));
+        assert_eq!(a.now() - t0, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn manual_clock_saturates_instead_of_wrapping() {
+        let clock = ManualClock::new();
+        let t0 = clock.now();
+        clock.advance(Duration::MAX);
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now() - t0, Duration::from_nanos(u64::MAX));
+    }
+
+    #[test]
+    fn system_clock_is_monotonic() {
+        let clock = SystemClock;
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b >= a);
+    }
+}

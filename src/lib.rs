@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![warn(missing_debug_implementations, rust_2018_idioms, clippy::all)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod clock;
+pub mod credential;
+pub mod error;
+pub mod layer;
+pub mod store;
+pub mod ticket;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
+pub use error::{MintError, StoreUnavailable, TicketError};
+pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
+pub use ticket::{Redacted, Ticket};

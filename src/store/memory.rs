@@ -1,0 +1,486 @@
+//! The in-process ticket store: sharded, lock-light, amortized O(1).
+//!
+//! Tickets sit in a [`DashMap`] keyed by their lookup half. Because one
+//! store has one TTL, tickets expire in the order they were minted, so each
+//! shard also keeps a FIFO of `(lookup, minted)` pairs: reclaiming expired
+//! tickets is a pop from the front, once per ticket, and no call ever walks
+//! the whole store. Expiry queues are sharded like the map, so two threads
+//! minting rarely wait on the same lock.
+//!
+//! A consumed ticket leaves its pair behind in the FIFO. Each shard counts
+//! those leftovers and sweeps them out once they outnumber the live pairs in
+//! that shard; the sweep visits at most twice as many pairs as consumes paid
+//! for it, so it too is amortized O(1), and the FIFO stays within about
+//! twice the live tickets whatever the mint rate.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry as MapEntry;
+
+use super::{DEFAULT_TTL, Redeemed, TicketStore};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{MintError, TicketError};
+use crate::ticket::{Redacted, SECRET_LEN, Ticket, TicketParts};
+
+/// Default cap on live tickets: about 12 MiB of tickets at most.
+const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
+/// A shard's FIFO is swept once it holds at least this many leftovers of
+/// consumed tickets, and more leftovers than live pairs.
+const SWEEP_MIN: usize = 64;
+
+/// The default in-process ticket store; see the [module docs](self).
+///
+/// Cheap to [`Clone`]: clones are handles onto one store. `I` is the
+/// identity a ticket is bound to, typically the application's user or
+/// session id; any `Send + Sync + 'static` type works (`Clone` too, to use
+/// it with the layer).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_ws_ticket::{MemoryStore, TicketError};
+///
+/// let store = MemoryStore::<u64>::builder()
+///     .ttl(Duration::from_secs(10))
+///     .max_outstanding(10_000)
+///     .build();
+/// let ticket = store.mint(42).unwrap();
+/// assert_eq!(store.len(), 1);
+/// assert_eq!(store.consume(ticket.expose_secret()).unwrap().identity, 42);
+/// assert!(matches!(
+///     store.consume(ticket.expose_secret()),
+///     Err(TicketError::Unknown(_))
+/// ));
+/// assert!(store.is_empty());
+/// ```
+pub struct MemoryStore<I> {
+    shared: Arc<Shared<I>>,
+}
+
+struct Shared<I> {
+    tickets: DashMap<u64, Stored<I>, BuildHasherDefault<LookupHasher>>,
+    expiry: Box<[ExpiryShard]>,
+    /// Live tickets, counted when a mint reserves its place; the hard cap
+    /// is enforced on this counter.
+    live: AtomicUsize,
+    max_outstanding: usize,
+    ttl: Duration,
+    ttl_nanos: u64,
+    clock: Arc<dyn Clock>,
+    /// Times are kept as nanoseconds since this instant: 8 bytes a ticket
+    /// instead of the 16 of an `Instant`.
+    epoch: Instant,
+    epoch_wall: SystemTime,
+}
+
+struct Stored<I> {
+    secret: [u8; SECRET_LEN],
+    minted: u64,
+    identity: I,
+}
+
+/// One shard of expiry bookkeeping, on a cache line of its own so that
+/// counters of neighbouring shards do not bounce between cores.
+#[repr(align(128))]
+struct ExpiryShard {
+    fifo: Mutex<VecDeque<Minted>>,
+    /// Leftovers of consumed tickets in `fifo`, approximately: a hint for
+    /// when to sweep, never used for counting tickets.
+    consumed: AtomicUsize,
+}
+
+#[derive(Clone, Copy)]
+struct Minted {
+    lookup: u64,
+    at: u64,
+}
+
+/// The map's hasher: the identity on the lookup half.
+///
+/// Keys are uniformly random values this store drew itself; clients can
+/// only look keys up, never choose which are inserted, so hashing them
+/// again would buy no protection against flooding and cost a few
+/// nanoseconds on every call.
+#[derive(Default, Clone, Copy)]
+struct LookupHasher(u64);
+
+impl Hasher for LookupHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl<I> MemoryStore<I> {
+    /// A store with TTL [`DEFAULT_TTL`] (30 s), at most 100,000 live
+    /// tickets, the system clock, and one shard per quarter core.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to set the TTL, the cap, the clock or the shard count.
+    pub fn builder() -> MemoryStoreBuilder<I> {
+        MemoryStoreBuilder::new()
+    }
+
+    /// Mints a ticket bound to `identity`.
+    ///
+    /// # Errors
+    ///
+    /// [`MintError::Full`] when `max_outstanding` live tickets exist already.
+    /// Expired tickets are reclaimed before the store says so, so they never
+    /// count.
+    pub fn mint(&self, identity: I) -> Result<Ticket, MintError> {
+        let store = &*self.shared;
+        store.reserve()?;
+        loop {
+            let (parts, text) = TicketParts::generate();
+            let shard = store.expiry_shard(parts.lookup);
+            let mut fifo = shard.lock();
+            // The time is read under the shard lock so that each FIFO is
+            // in mint order even when two threads mint into it at once.
+            let now = store.now_nanos();
+            store.reap(shard, &mut fifo, now);
+            let MapEntry::Vacant(slot) = store.tickets.entry(parts.lookup) else {
+                // A 64-bit lookup half collided with a live ticket's: draw again.
+                continue;
+            };
+            slot.insert(Stored {
+                secret: parts.secret,
+                minted: now,
+                identity,
+            });
+            fifo.push_back(Minted {
+                lookup: parts.lookup,
+                at: now,
+            });
+            store.sweep_if_due(shard, &mut fifo);
+            return Ok(Ticket::new(text, store.ttl));
+        }
+    }
+
+    /// Consumes the ticket text `presented`: atomically, and only once.
+    ///
+    /// Of any number of concurrent calls for one ticket, exactly one gets the
+    /// identity; the ticket is gone afterwards. A well-formed ticket whose
+    /// lookup half exists but whose secret half is wrong is burned: the real
+    /// holder's ticket stops working too (fail closed).
+    ///
+    /// # Errors
+    ///
+    /// [`TicketError::Malformed`] for text that is not a ticket of ours,
+    /// [`TicketError::Unknown`] for a ticket never minted here, already
+    /// used, or presented with a wrong secret half, and
+    /// [`TicketError::Expired`] when presented after its TTL.
+    pub fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
+        let store = &*self.shared;
+        let Some(parts) = TicketParts::parse(presented) else {
+            return Err(TicketError::Malformed(Redacted::new(presented)));
+        };
+        let now = store.now_nanos();
+        // Remove first, check after: the removal is the atomic step that
+        // makes the ticket single use, and a wrong secret burns it.
+        let Some((_, stored)) = store.tickets.remove(&parts.lookup) else {
+            return Err(TicketError::Unknown(Redacted::new(presented)));
+        };
+        store.live.fetch_sub(1, Ordering::AcqRel);
+        store
+            .expiry_shard(parts.lookup)
+            .consumed
+            .fetch_add(1, Ordering::Relaxed);
+        if !parts.secret_matches(&stored.secret) {
+            return Err(TicketError::Unknown(Redacted::new(presented)));
+        }
+        if now.saturating_sub(stored.minted) > store.ttl_nanos {
+            return Err(TicketError::Expired(Redacted::new(presented)));
+        }
+        Ok(Redeemed {
+            identity: stored.identity,
+            minted_at: store.epoch_wall + Duration::from_nanos(stored.minted),
+        })
+    }
+
+    /// How long tickets from this store stay valid.
+    pub fn ttl(&self) -> Duration {
+        self.shared.ttl
+    }
+
+    /// The cap on live tickets.
+    pub fn max_outstanding(&self) -> usize {
+        self.shared.max_outstanding
+    }
+
+    /// Live tickets: minted, not yet consumed, not expired.
+    ///
+    /// Reclaims expired tickets first, one shard front at a time (amortized
+    /// O(1) each), so the answer never counts them.
+    pub fn len(&self) -> usize {
+        self.shared.reap_all();
+        self.shared.live.load(Ordering::Acquire)
+    }
+
+    /// Whether no live ticket exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<I> Shared<I> {
+    fn now_nanos(&self) -> u64 {
+        let since = self.clock.now().saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn expiry_shard(&self, lookup: u64) -> &ExpiryShard {
+        // The shard count is a power of two; the lookup half is uniform.
+        let index = (lookup as usize) & (self.expiry.len() - 1);
+        &self.expiry[index]
+    }
+
+    /// Takes one place under the cap, reclaiming expired tickets first when
+    /// the store looks full.
+    fn reserve(&self) -> Result<(), MintError> {
+        if self.try_reserve() {
+            return Ok(());
+        }
+        self.reap_all();
+        if self.try_reserve() {
+            Ok(())
+        } else {
+            Err(MintError::Full)
+        }
+    }
+
+    fn try_reserve(&self) -> bool {
+        let max = self.max_outstanding;
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn reap_all(&self) {
+        let now = self.now_nanos();
+        for shard in &self.expiry {
+            self.reap(shard, &mut shard.lock(), now);
+        }
+    }
+
+    /// Pops every expired pair off the front of `fifo`, removing its ticket
+    /// if it is still there.
+    fn reap(&self, shard: &ExpiryShard, fifo: &mut VecDeque<Minted>, now: u64) {
+        while let Some(&front) = fifo.front() {
+            if now.saturating_sub(front.at) <= self.ttl_nanos {
+                break;
+            }
+            fifo.pop_front();
+            // Matching on the mint time as well keeps a leftover pair from
+            // removing a newer ticket that drew the same lookup half.
+            let expired = self
+                .tickets
+                .remove_if(&front.lookup, |_, stored| stored.minted == front.at);
+            if expired.is_some() {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                let _ = shard
+                    .consumed
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+        }
+    }
+
+    /// Sweeps the leftovers of consumed tickets out of `fifo` once they
+    /// outnumber its live pairs.
+    fn sweep_if_due(&self, shard: &ExpiryShard, fifo: &mut VecDeque<Minted>) {
+        let consumed = shard.consumed.load(Ordering::Relaxed);
+        if consumed < SWEEP_MIN || consumed * 2 < fifo.len() {
+            return;
+        }
+        fifo.retain(|m| {
+            self.tickets
+                .get(&m.lookup)
+                .is_some_and(|stored| stored.minted == m.at)
+        });
+        shard.consumed.store(0, Ordering::Relaxed);
+    }
+}
+
+impl ExpiryShard {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Minted>> {
+        // The FIFO holds plain data and every update leaves it consistent,
+        // so a panic elsewhere while it was locked does not spoil it.
+        self.fifo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<I> Clone for MemoryStore<I> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<I> Default for MemoryStore<I> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<I> fmt::Debug for MemoryStore<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("ttl", &self.shared.ttl)
+            .field("max_outstanding", &self.shared.max_outstanding)
+            .field("outstanding", &self.shared.live.load(Ordering::Relaxed))
+            .field("shards", &self.shared.expiry.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> TicketStore for MemoryStore<I>
+where
+    I: Clone + Send + Sync + 'static,
+{
+    type Identity = I;
+    type IssueFuture = std::future::Ready<Result<Ticket, MintError>>;
+    type RedeemFuture = std::future::Ready<Result<Redeemed<I>, TicketError>>;
+
+    fn issue(&self, identity: I) -> Self::IssueFuture {
+        std::future::ready(self.mint(identity))
+    }
+
+    fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+        std::future::ready(self.consume(presented))
+    }
+
+    fn ttl(&self) -> Duration {
+        self.shared.ttl
+    }
+}
+
+/// Configures a [`MemoryStore`]; from [`MemoryStore::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_ws_ticket::{ManualClock, MemoryStore};
+///
+/// let store = MemoryStore::<String>::builder()
+///     .ttl(Duration::from_secs(15))
+///     .max_outstanding(1_000)
+///     .clock(ManualClock::new())
+///     .shards(16)
+///     .build();
+/// assert_eq!(store.ttl(), Duration::from_secs(15));
+/// assert_eq!(store.max_outstanding(), 1_000);
+/// ```
+#[must_use]
+pub struct MemoryStoreBuilder<I> {
+    ttl: Duration,
+    max_outstanding: usize,
+    clock: Arc<dyn Clock>,
+    shards: usize,
+    identity: PhantomData<fn() -> I>,
+}
+
+impl<I> MemoryStoreBuilder<I> {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Self {
+            ttl: DEFAULT_TTL,
+            max_outstanding: DEFAULT_MAX_OUTSTANDING,
+            clock: Arc::new(SystemClock),
+            shards: cores * 4,
+            identity: PhantomData,
+        }
+    }
+
+    /// How long a ticket stays valid after it is minted (default 30 s). A
+    /// ticket presented exactly at `minted + ttl` is still valid.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The hard cap on live tickets (default 100,000). Past it, `mint`
+    /// answers [`MintError::Full`] until tickets are consumed or expire.
+    /// Each live ticket costs about 120 bytes with a `u64` identity.
+    pub fn max_outstanding(mut self, max: usize) -> Self {
+        self.max_outstanding = max;
+        self
+    }
+
+    /// The clock expiry is measured on (default [`SystemClock`]); use a
+    /// [`ManualClock`](crate::ManualClock) in tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How many shards the store is split into (default four per core).
+    /// Rounded up to a power of two, at least 2 and at most 65,536.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryStore<I> {
+        let shards = self.shards.clamp(2, 1 << 16).next_power_of_two();
+        let epoch = self.clock.now();
+        let expiry = (0..shards)
+            .map(|_| ExpiryShard {
+                fifo: Mutex::new(VecDeque::new()),
+                consumed: AtomicUsize::new(0),
+            })
+            .collect();
+        MemoryStore {
+            shared: Arc::new(Shared {
+                tickets: DashMap::with_capacity_and_hasher_and_shard_amount(
+                    0,
+                    BuildHasherDefault::default(),
+                    shards,
+                ),
+                expiry,
+                live: AtomicUsize::new(0),
+                max_outstanding: self.max_outstanding,
+                ttl: self.ttl,
+                ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
+                clock: self.clock,
+                epoch,
+                epoch_wall: SystemTime::now(),
+            }),
+        }
+    }
+}
+
+impl<I> fmt::Debug for MemoryStoreBuilder<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStoreBuilder")
+            .field("ttl", &self.ttl)
+            .field("max_outstanding", &self.max_outstanding)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! Ticket text: how a ticket is generated, encoded, parsed and redacted.
+//!
+//! A ticket reads `wst_` followed by 43 base64url characters (no padding)
+//! that carry 32 bytes from the thread-local CSPRNG: 256 bits in all. The
+//! first 8 bytes are the *lookup half*, the key a store files the ticket
+//! under; the other 24 are the *secret half*, which the store keeps beside
+//! it and compares in constant time. Splitting the two keeps the map lookup
+//! (whose timing can be observed) away from the bytes that must not leak.
+//!
+//! ```
+//! use tower_ws_ticket::MemoryStore;
+//!
+//! let store = MemoryStore::<&'static str>::new();
+//! let ticket = store.mint("alice").unwrap();
+//! let text = ticket.expose_secret();
+//! assert!(text.starts_with("wst_"));
+//! assert_eq!(text.len(), 47);
+//! assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use subtle::ConstantTimeEq as _;
+
+/// What every ticket starts with, so that it is recognisable in a leak scan.
+pub(crate) const PREFIX: &str = "wst_";
+const LOOKUP_LEN: usize = 8;
+/// Length of the secret half in bytes.
+pub(crate) const SECRET_LEN: usize = 24;
+const RAW_LEN: usize = LOOKUP_LEN + SECRET_LEN;
+/// 32 bytes are 43 base64url characters without padding.
+const ENCODED_LEN: usize = 43;
+const TEXT_LEN: usize = PREFIX.len() + ENCODED_LEN;
+
+/// The two halves of a ticket, as a store needs them.
+#[derive(Clone, Copy)]
+pub(crate) struct TicketParts {
+    /// Uniformly random, so it is its own hash.
+    pub(crate) lookup: u64,
+    pub(crate) secret: [u8; SECRET_LEN],
+}
+
+impl TicketParts {
+    /// Draws a fresh ticket from the thread-local CSPRNG and encodes it.
+    pub(crate) fn generate() -> (Self, String) {
+        let mut raw = [0u8; RAW_LEN];
+        rand::rng().fill_bytes(&mut raw);
+        let mut text = String::with_capacity(TEXT_LEN);
+        text.push_str(PREFIX);
+        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        (Self::from_raw(&raw), text)
+    }
+
+    /// Parses presented ticket text; `None` when it is not a ticket of ours.
+    ///
+    /// The checks reject by length before decoding, so hostile input costs
+    /// no more than a well-formed ticket. The decoder refuses non-canonical
+    /// trailing bits, so each ticket has exactly one spelling.
+    pub(crate) fn parse(presented: &str) -> Option<Self> {
+        let encoded = presented.strip_prefix(PREFIX)?;
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut raw = [0u8; RAW_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut raw) {
+            Ok(RAW_LEN) => Some(Self::from_raw(&raw)),
+            _ => None,
+        }
+    }
+
+    fn from_raw(raw: &[u8; RAW_LEN]) -> Self {
+        let (lookup, secret) = raw.split_at(LOOKUP_LEN);
+        let mut lookup_bytes = [0u8; LOOKUP_LEN];
+        lookup_bytes.copy_from_slice(lookup);
+        let mut secret_bytes = [0u8; SECRET_LEN];
+        secret_bytes.copy_from_slice(secret);
+        Self {
+            lookup: u64::from_le_bytes(lookup_bytes),
+            secret: secret_bytes,
+        }
+    }
+
+    /// Constant-time comparison of the secret half.
+    pub(crate) fn secret_matches(&self, stored: &[u8; SECRET_LEN]) -> bool {
+        bool::from(self.secret.ct_eq(stored))
+    }
+}
+
+/// A freshly minted ticket: the text to hand to the browser, and its TTL.
+///
+/// It has no `Display` and its `Debug` redacts, so it cannot slip into a log
+/// line by accident; call [`expose_secret`](Ticket::expose_secret) where the
+/// text is really meant to go out (the mint route's response body).
+///
+/// ```
+/// use tower_ws_ticket::MemoryStore;
+///
+/// let ticket = MemoryStore::<u32>::new().mint(1).unwrap();
+/// assert!(!format!("{ticket:?}").contains(ticket.expose_secret()));
+/// assert_eq!(ticket.ttl().as_secs(), 30);
+/// ```
+#[derive(Clone)]
+pub struct Ticket {
+    text: String,
+    ttl: Duration,
+}
+
+impl Ticket {
+    pub(crate) fn new(text: String, ttl: Duration) -> Self {
+        Self { text, ttl }
+    }
+
+    /// The ticket text (`wst_…`), to be sent to the client that asked for it.
+    pub fn expose_secret(&self) -> &str {
+        &self.text
+    }
+
+    /// How long the ticket stays valid after it was minted.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("secret", &format_args!("<redacted>"))
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// A presented credential cut down to its first 8 characters, for error
+/// messages and audit events.
+///
+/// It displays as those characters followed by `…` (`wst_AbCd…`), with
+/// control characters escaped so a hostile value cannot forge log lines.
+/// The 8 characters of a ticket are its `wst_` prefix and 24 bits of the
+/// lookup half: enough to tell tickets apart in a log, nothing of the secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Redacted {
+    shown: String,
+}
+
+impl Redacted {
+    /// The number of characters kept.
+    pub const SHOWN_CHARS: usize = 8;
+
+    /// Keeps the first [`SHOWN_CHARS`](Self::SHOWN_CHARS) characters of `presented`.
+    pub fn new(presented: &str) -> Self {
+        Self {
+            shown: presented.chars().take(Self::SHOWN_CHARS).collect(),
+        }
+    }
+
+    /// The characters kept, unescaped (at most eight).
+    pub fn as_str(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.shown.is_empty() {
+            return f.write_str("(empty)");
+        }
+        for c in self.shown.chars() {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        f.write_str("…")
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_text_parses_back_to_the_same_halves() {
+        let (parts, text) = TicketParts::generate();
+        assert_eq!(text.len(), TEXT_LEN);
+        let parsed = TicketParts::parse(&text).expect("our own ticket parses");
+        assert_eq!(parsed.lookup, parts.lookup);
+        assert_eq!(parsed.secret, parts.secret);
+        assert!(parsed.secret_matches(&parts.secret));
+    }
+
+    #[test]
+    fn foreign_text_does_not_parse() {
+        let (_, text) = TicketParts::generate();
+        let body = &text[PREFIX.len()..];
+        for bad in [
+            String::new(),
+            "wst_".to_owned(),
+            body.to_owned(),                              // no prefix
+            format!("WST_{body}"),                        // prefix is case-sensitive
+            format!("wsi_{body}"),                        // another credential's prefix
+            format!("{text}A"),                           // too long
+            text[..TEXT_LEN - 1].to_owned(),              // too short
+            format!("wst_{}+", &body[..ENCODED_LEN - 1]), // not base64url
+            format!("wst_{}=", &body[..ENCODED_LEN - 1]), // padding
+            format!("wst_{}é", &body[..ENCODED_LEN - 2]), // non-ASCII, same byte length
+        ] {
+            assert!(TicketParts::parse(&bad).is_none(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn non_canonical_trailing_bits_are_rejected() {
+        // The 43rd character carries 4 bits of data and 2 of padding; a
+        // character with those 2 bits set spells no 32-byte value.
+        let (_, text) = TicketParts::generate();
+        let mut bad = text[..TEXT_LEN - 1].to_owned();
+        bad.push('B'); // 0b000001: low padding bit set
+        assert!(TicketParts::parse(&bad).is_none());
+    }
+
+    #[test]
+    fn wrong_secret_does_not_match() {
+        let (parts, _) = TicketParts::generate();
+        let mut other = parts.secret;
+        other[SECRET_LEN - 1] ^= 1;
+        assert!(!parts.secret_matches(&other));
+    }
+
+    #[test]
+    fn redacted_keeps_eight_characters() {
+        assert_eq!(Redacted::new("wst_AbCdEfGh").to_string(), "wst_AbCd…");
+        assert_eq!(Redacted::new("abc").to_string(), "abc…");
+        assert_eq!(Redacted::new("").to_string(), "(empty)");
+        assert_eq!(Redacted::new("ééééééééé").as_str().chars().count(), 8);
+    }
+
+    #[test]
+    fn redacted_escapes_control_characters() {
+        let shown = Redacted::new("a\nb\x1b[31m").to_string();
+        assert!(!shown.contains('\n'));
+        assert!(!shown.contains('\x1b'));
+    }
+
+    #[test]
+    fn ticket_debug_redacts() {
+        let (_, text) = TicketParts::generate();
+        let ticket = Ticket::new(text.clone(), Duration::from_secs(30));
+        let debug = format!("{ticket:?}");
+        assert!(!debug.contains(&text[PREFIX.len()..PREFIX.len() + 8]));
+        assert!(debug.contains("redacted"));
+    }
+}
