@@ -4,15 +4,22 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, clippy::all)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod clock;
 pub mod credential;
 pub mod error;
 pub mod layer;
+pub mod mint;
 pub mod store;
 pub mod ticket;
 
+pub use audit::redact_uri;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, StoreUnavailable, TicketError};
+pub use layer::{Principal, WsTicket, WsTicketLayer};
+pub use mint::MintService;
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};
 pub use ticket::{Redacted, Ticket};

@@ -1,0 +1,390 @@
+//! Audit events: every ticket minted, every credential accepted, every
+//! upgrade refused, and the mint route's refusals.
+//!
+//! Each event is emitted as a `tracing` event (target
+//! `tower_ws_ticket::audit`) and handed to an optional hook set with
+//! `on_audit` on [`WsTicketLayer`](crate::WsTicketLayer) or
+//! [`MintService`](crate::MintService). Events carry the request path (never
+//! the query), the peer address when the stack provides one, the identity
+//! only through a label function you choose, and for a refused ticket its
+//! first 8 characters at most. No secret is in any of them.
+//!
+//! [`redact_uri`] does the same for access logs placed outside the layer,
+//! such as tower-http's `TraceLayer`, which see the URI before the layer
+//! strips the credential from it.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tower_ws_ticket::audit::{AuditEvent, RejectReason};
+//! use tower_ws_ticket::{MemoryStore, WsTicketLayer};
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = Arc::clone(&seen);
+//! let layer = WsTicketLayer::new(MemoryStore::<u64>::new())
+//!     .on_audit(move |event: &AuditEvent<'_>| {
+//!         if let AuditEvent::Rejected { reason, .. } = event {
+//!             sink.lock().unwrap().push(*reason);
+//!         }
+//!     });
+//! # let _ = layer;
+//! # let _: &Arc<Mutex<Vec<RejectReason>>> = &seen;
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Extensions, Uri};
+
+use crate::ticket::Redacted;
+
+/// Which credential admitted an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// A single-use ticket (`?ticket=`).
+    Ticket,
+    /// The process's internal credential (`?internal=`).
+    Internal,
+    /// The loopback session token (`?token=`).
+    SessionToken,
+}
+
+impl CredentialKind {
+    /// A short, stable name: `"ticket"`, `"internal"` or `"token"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ticket => "ticket",
+            Self::Internal => "internal",
+            Self::SessionToken => "token",
+        }
+    }
+}
+
+/// Why the layer refused an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// No credential parameter at all. 401.
+    Missing,
+    /// The same credential parameter twice, or two kinds at once. 401.
+    Ambiguous,
+    /// `?ticket=` that is not a ticket of ours. 401.
+    Malformed,
+    /// `?ticket=` never minted, already used, or with a wrong secret. 401.
+    Unknown,
+    /// `?ticket=` presented after its TTL. 401.
+    Expired,
+    /// `?internal=` wrong, or no internal credential configured. 401.
+    BadInternal,
+    /// `?token=` while the layer is gated (not in loopback mode). 401.
+    TokenInGatedMode,
+    /// `?token=` wrong in loopback mode. 401.
+    BadToken,
+    /// `?token=` from a peer that is not on a loopback address. 403.
+    NonLoopbackPeer,
+    /// An `Origin` header outside the allowlist. 403.
+    Origin,
+    /// The ticket store could not be reached; retry with the same ticket. 503.
+    StoreUnavailable,
+}
+
+impl RejectReason {
+    /// A short, stable name for logs and metrics (`"missing"`, `"origin"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Ambiguous => "ambiguous",
+            Self::Malformed => "malformed",
+            Self::Unknown => "unknown",
+            Self::Expired => "expired",
+            Self::BadInternal => "bad-internal",
+            Self::TokenInGatedMode => "token-in-gated-mode",
+            Self::BadToken => "bad-token",
+            Self::NonLoopbackPeer => "non-loopback-peer",
+            Self::Origin => "origin",
+            Self::StoreUnavailable => "store-unavailable",
+        }
+    }
+}
+
+/// Why the mint route refused to mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MintRefusal {
+    /// A method other than `POST`. 405.
+    MethodNotAllowed,
+    /// No identity in the request: the caller is not signed in. 401.
+    Unauthenticated,
+    /// The store holds its maximum of live tickets. 503.
+    Full,
+    /// The store could not be reached. 503.
+    StoreUnavailable,
+}
+
+impl MintRefusal {
+    /// A short, stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Full => "full",
+            Self::StoreUnavailable => "store-unavailable",
+        }
+    }
+}
+
+/// Something worth an audit trail. Borrowed from the request, so emitting
+/// one costs no allocation.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AuditEvent<'a> {
+    /// The mint route minted a ticket.
+    Minted {
+        /// The identity's label, when a label function is set.
+        identity: Option<&'a str>,
+        /// The mint route's path.
+        path: &'a str,
+        /// The caller's address, when the stack provides it.
+        peer: Option<SocketAddr>,
+    },
+    /// The layer admitted an upgrade.
+    Consumed {
+        /// The credential that admitted it.
+        credential: CredentialKind,
+        /// The ticket identity's label, when a label function is set.
+        identity: Option<&'a str>,
+        /// The socket route's path.
+        path: &'a str,
+        /// The caller's address, when the stack provides it.
+        peer: Option<SocketAddr>,
+    },
+    /// The layer refused an upgrade.
+    Rejected {
+        /// Why.
+        reason: RejectReason,
+        /// The socket route's path.
+        path: &'a str,
+        /// The caller's address, when the stack provides it.
+        peer: Option<SocketAddr>,
+        /// The first 8 characters of a refused ticket (never of the other
+        /// credentials, whose prefixes are not meant to be seen).
+        ticket: Option<&'a Redacted>,
+    },
+    /// The mint route refused to mint.
+    MintRefused {
+        /// Why.
+        reason: MintRefusal,
+        /// The mint route's path.
+        path: &'a str,
+        /// The caller's address, when the stack provides it.
+        peer: Option<SocketAddr>,
+    },
+}
+
+type Hook = Arc<dyn Fn(&AuditEvent<'_>) + Send + Sync>;
+type Label<I> = Arc<dyn Fn(&I) -> String + Send + Sync>;
+type PeerAddr = Arc<dyn Fn(&Extensions) -> Option<SocketAddr> + Send + Sync>;
+
+/// Audit configuration shared by the layer and the mint route: where events
+/// go, how an identity is labelled, where the peer address comes from.
+pub(crate) struct Auditor<I> {
+    hook: Option<Hook>,
+    label: Option<Label<I>>,
+    peer: PeerAddr,
+}
+
+impl<I> Auditor<I> {
+    pub(crate) fn set_hook(&mut self, hook: impl Fn(&AuditEvent<'_>) + Send + Sync + 'static) {
+        self.hook = Some(Arc::new(hook));
+    }
+
+    pub(crate) fn set_label(&mut self, label: impl Fn(&I) -> String + Send + Sync + 'static) {
+        self.label = Some(Arc::new(label));
+    }
+
+    pub(crate) fn set_peer_addr(
+        &mut self,
+        peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
+    ) {
+        self.peer = Arc::new(peer);
+    }
+
+    /// The peer address of a request, as configured.
+    pub(crate) fn peer(&self, extensions: &Extensions) -> Option<SocketAddr> {
+        (self.peer)(extensions)
+    }
+
+    /// The identity's label, when a label function is set.
+    pub(crate) fn label(&self, identity: &I) -> Option<String> {
+        self.label.as_ref().map(|label| label(identity))
+    }
+
+    pub(crate) fn emit(&self, event: &AuditEvent<'_>) {
+        trace(event);
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+}
+
+/// The default peer address: a plain `SocketAddr` in the extensions.
+fn socket_addr_extension(extensions: &Extensions) -> Option<SocketAddr> {
+    extensions.get::<SocketAddr>().copied()
+}
+
+impl<I> Default for Auditor<I> {
+    fn default() -> Self {
+        Self {
+            hook: None,
+            label: None,
+            peer: Arc::new(socket_addr_extension),
+        }
+    }
+}
+
+impl<I> Clone for Auditor<I> {
+    fn clone(&self) -> Self {
+        Self {
+            hook: self.hook.clone(),
+            label: self.label.clone(),
+            peer: Arc::clone(&self.peer),
+        }
+    }
+}
+
+impl<I> fmt::Debug for Auditor<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auditor")
+            .field("hook", &self.hook.is_some())
+            .field("label", &self.label.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+const TARGET: &str = "tower_ws_ticket::audit";
+
+fn trace(event: &AuditEvent<'_>) {
+    match *event {
+        AuditEvent::Minted {
+            identity,
+            path,
+            peer,
+        } => {
+            tracing::info!(target: TARGET, event = "minted", identity, path, peer = peer.map(tracing::field::display))
+        }
+        AuditEvent::Consumed {
+            credential,
+            identity,
+            path,
+            peer,
+        } => tracing::info!(
+            target: TARGET,
+            event = "consumed",
+            credential = credential.as_str(),
+            identity,
+            path,
+            peer = peer.map(tracing::field::display)
+        ),
+        AuditEvent::Rejected {
+            reason,
+            path,
+            peer,
+            ticket,
+        } => tracing::warn!(
+            target: TARGET,
+            event = "rejected",
+            reason = reason.as_str(),
+            path,
+            peer = peer.map(tracing::field::display),
+            ticket = ticket.map(tracing::field::display)
+        ),
+        AuditEvent::MintRefused { reason, path, peer } => tracing::warn!(
+            target: TARGET,
+            event = "mint-refused",
+            reason = reason.as_str(),
+            path,
+            peer = peer.map(tracing::field::display)
+        ),
+    }
+}
+
+/// The URI as text with the value of every credential parameter
+/// (`ticket`, `internal`, `token`) replaced by `REDACTED`, for access logs
+/// that sit outside the layer.
+///
+/// Everything else is kept as it was, in order.
+///
+/// ```
+/// use http::Uri;
+/// use tower_ws_ticket::audit::redact_uri;
+///
+/// let uri: Uri = "/api/ws?room=7&ticket=wst_secret&x=1".parse().unwrap();
+/// assert_eq!(redact_uri(&uri), "/api/ws?room=7&ticket=REDACTED&x=1");
+/// ```
+///
+/// With tower-http's `TraceLayer`, put it in the span:
+///
+/// ```ignore
+/// TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+///     tracing::info_span!("request", method = %req.method(), uri = %redact_uri(req.uri()))
+/// })
+/// ```
+pub fn redact_uri(uri: &Uri) -> String {
+    let mut text = String::with_capacity(uri.path().len() + uri.query().map_or(0, str::len) + 32);
+    if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+        text.push_str(scheme);
+        text.push_str("://");
+        text.push_str(authority.as_str());
+    }
+    text.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        text.push('?');
+        let mut first = true;
+        for param in crate::layer::query::params(query) {
+            if !first {
+                text.push('&');
+            }
+            first = false;
+            if param.is_credential() {
+                text.push_str(param.raw_name());
+                text.push_str("=REDACTED");
+            } else {
+                text.push_str(param.raw);
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_uri_hides_every_credential() {
+        let uri: Uri = "http://h:1/p?internal=wsi_abc&a=%20b&token=t0k&ticket=wst_x"
+            .parse()
+            .unwrap();
+        let shown = redact_uri(&uri);
+        assert_eq!(
+            shown,
+            "http://h:1/p?internal=REDACTED&a=%20b&token=REDACTED&ticket=REDACTED"
+        );
+    }
+
+    #[test]
+    fn redact_uri_catches_encoded_names_and_bare_params() {
+        let uri: Uri = "/p?%74icket=wst_secret&token".parse().unwrap();
+        let shown = redact_uri(&uri);
+        assert!(!shown.contains("wst_secret"), "{shown}");
+        assert_eq!(shown, "/p?%74icket=REDACTED&token=REDACTED");
+    }
+
+    #[test]
+    fn redact_uri_leaves_other_uris_alone() {
+        let uri: Uri = "/p?a=1&b".parse().unwrap();
+        assert_eq!(redact_uri(&uri), "/p?a=1&b");
+        assert_eq!(redact_uri(&Uri::from_static("/")), "/");
+    }
+}

@@ -1,0 +1,121 @@
+//! The [`WsTicket`] service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::upgrade::is_websocket_upgrade;
+use super::{Admission, Config, DefaultRejection, RejectionResponse, WsTicketLayer};
+use crate::store::TicketStore;
+
+/// Middleware that admits WebSocket upgrades only with a valid credential;
+/// built by [`WsTicketLayer`], see the [module docs](super).
+pub struct WsTicket<S, T: TicketStore, R = DefaultRejection> {
+    inner: S,
+    config: Arc<Config<T, R>>,
+}
+
+impl<S, T: TicketStore> WsTicket<S, T> {
+    /// Wraps `inner`, guarding its upgrades with tickets from `store` in
+    /// gated mode; [`WsTicketLayer`] has the other settings.
+    pub fn new(inner: S, store: T) -> Self {
+        WsTicketLayer::new(store).layer(inner)
+    }
+
+    /// A [`WsTicketLayer`] guarding upgrades with tickets from `store`.
+    pub fn layer(store: T) -> WsTicketLayer<T> {
+        WsTicketLayer::new(store)
+    }
+}
+
+impl<S, T: TicketStore, R> WsTicket<S, T, R> {
+    pub(crate) fn from_config(inner: S, config: Config<T, R>) -> Self {
+        Self {
+            inner,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, T, R, ReqBody, ResBody> Service<Request<ReqBody>> for WsTicket<S, T, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    T: TicketStore,
+    R: RejectionResponse<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, T, R, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        if !is_websocket_upgrade(&req) || !config.scope.contains(req.uri().path()) {
+            return ResponseFuture::inner(self.inner.call(req));
+        }
+        match config.admit(&req) {
+            Admission::Reject(reason) => {
+                ResponseFuture::rejected(config.reject(&req, reason, None))
+            }
+            Admission::Accept {
+                principal,
+                credential,
+                uri,
+            } => {
+                config.accept(&mut req, uri, principal, credential);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Admission::Ticket { presented, uri } => {
+                let check = config.store.redeem(&presented.value);
+                // The inner service is called only once the ticket is
+                // redeemed, possibly much later (Redis): move the service
+                // that poll_ready prepared into the future and keep a fresh
+                // clone here, as tower's docs advise.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::check(check, req, uri, inner, Arc::clone(config))
+            }
+        }
+    }
+}
+
+impl<S: Clone, T: TicketStore, R> Clone for WsTicket<S, T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T: TicketStore, R: fmt::Debug> fmt::Debug for WsTicket<S, T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsTicket")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}

@@ -1,0 +1,196 @@
+use std::future::{Ready, ready};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::error::{StoreUnavailable, TicketError};
+use crate::store::Redeemed;
+use crate::{MemoryStore, Ticket};
+
+#[derive(Clone, Debug, PartialEq)]
+struct UserId(u64);
+
+type Store = MemoryStore<UserId>;
+
+fn post_as(user: Option<u64>) -> Request<String> {
+    let mut req = Request::post("/api/auth/ws-ticket")
+        .body(String::new())
+        .unwrap();
+    if let Some(user) = user {
+        req.extensions_mut().insert(UserId(user));
+    }
+    req
+}
+
+async fn body_text(response: Response<Full<Bytes>>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn post_with_identity_answers_a_redeemable_ticket() {
+    let store = Store::new();
+    let response = MintService::new(store.clone())
+        .oneshot(post_as(Some(7)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    let body = body_text(response).await;
+    let ticket = body
+        .strip_prefix(r#"{"ticket":""#)
+        .and_then(|rest| rest.strip_suffix(r#"","ttl_seconds":30}"#))
+        .unwrap_or_else(|| panic!("unexpected body {body}"));
+    assert!(ticket.starts_with("wst_") && ticket.len() == 47, "{ticket}");
+    assert_eq!(store.consume(ticket).unwrap().identity, UserId(7));
+}
+
+#[tokio::test]
+async fn ttl_seconds_follows_the_store() {
+    let store = Store::builder().ttl(Duration::from_secs(90)).build();
+    let response = MintService::new(store)
+        .oneshot(post_as(Some(1)))
+        .await
+        .unwrap();
+    assert!(body_text(response).await.ends_with(r#""ttl_seconds":90}"#));
+}
+
+#[tokio::test]
+async fn other_methods_are_405_with_allow_post() {
+    let store = Store::new();
+    for method in [Method::GET, Method::PUT, Method::DELETE, Method::OPTIONS] {
+        let mut req = post_as(Some(1));
+        *req.method_mut() = method.clone();
+        let response = MintService::new(store.clone()).oneshot(req).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
+        assert_eq!(response.headers()[ALLOW], "POST");
+    }
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn no_identity_is_401_and_audited() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mint = MintService::new(Store::new())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    let response = mint.oneshot(post_as(None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(
+        events.lock().unwrap().as_slice(),
+        ["MintRefused { reason: Unauthenticated, path: \"/api/auth/ws-ticket\", peer: None }"]
+    );
+}
+
+#[tokio::test]
+async fn full_store_is_503_with_retry_after() {
+    let store = Store::builder().max_outstanding(1).build();
+    let mint = MintService::new(store);
+    assert_eq!(
+        mint.clone()
+            .oneshot(post_as(Some(1)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let response = mint.oneshot(post_as(Some(1))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "1");
+}
+
+#[derive(Clone)]
+struct DownStore;
+
+impl TicketStore for DownStore {
+    type Identity = UserId;
+    type IssueFuture = Ready<Result<Ticket, MintError>>;
+    type RedeemFuture = Ready<Result<Redeemed<UserId>, TicketError>>;
+
+    fn issue(&self, _: UserId) -> Self::IssueFuture {
+        ready(Err(MintError::Unavailable(StoreUnavailable::new(
+            "connection refused",
+        ))))
+    }
+
+    fn redeem(&self, _: &str) -> Self::RedeemFuture {
+        ready(Err(TicketError::Unavailable(StoreUnavailable::new(
+            "connection refused",
+        ))))
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+#[tokio::test]
+async fn unreachable_store_is_503() {
+    let response = MintService::new(DownStore)
+        .oneshot(post_as(Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "1");
+    assert!(body_text(response).await.is_empty());
+}
+
+#[tokio::test]
+async fn identity_can_come_from_a_custom_extractor() {
+    let store = Store::new();
+    let mint = MintService::new(store.clone()).identity_from(|parts: &Parts| {
+        let user = parts.headers.get("x-user")?.to_str().ok()?.parse().ok()?;
+        Some(UserId(user))
+    });
+    let mut req = post_as(None);
+    req.headers_mut().insert("x-user", "42".parse().unwrap());
+    assert_eq!(
+        mint.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        mint.oneshot(post_as(Some(1))).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn minted_event_carries_the_label_and_peer_but_not_the_ticket() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mint = MintService::new(Store::new())
+        .audit_label(|user: &UserId| format!("user-{}", user.0))
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    let mut req = post_as(Some(9));
+    req.extensions_mut()
+        .insert("127.0.0.1:7000".parse::<SocketAddr>().unwrap());
+    let body = body_text(mint.oneshot(req).await.unwrap()).await;
+    let events = events.lock().unwrap();
+    assert_eq!(
+        events.as_slice(),
+        [
+            "Minted { identity: Some(\"user-9\"), path: \"/api/auth/ws-ticket\", peer: Some(127.0.0.1:7000) }"
+        ]
+    );
+    assert!(body.contains("wst_"));
+}
+
+#[test]
+fn debug_shows_no_ticket() {
+    let store = Store::new();
+    let shown = format!("{:?}", MintService::new(store));
+    assert!(shown.starts_with("MintService"), "{shown}");
+    assert!(!shown.contains("wst_"));
+}
