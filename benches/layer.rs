@@ -1,1 +1,138 @@
-fn main() {}
+//! The layer's cost, side by side with what it wraps.
+//!
+//! - A request that is not an upgrade, through the layer and straight to the
+//!   inner service: the layer's toll on ordinary traffic.
+//! - An upgrade with a valid ticket through the layer, `store.consume` of
+//!   the same kind of ticket alone, and the same upgrade request straight
+//!   to the inner service: the layer's cost beyond the store.
+//!
+//! Every future here is ready at once (the memory store and the inner
+//! service answer synchronously), so each is polled once with a no-op waker
+//! and no runtime sits in the measurement. Requests and tickets are built
+//! in the untimed setup of `iter_batched`.
+//!
+//! Run: `cargo bench --bench layer`
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tower::{Layer, Service, service_fn};
+use tower_ws_ticket::{MemoryStore, WsTicketLayer};
+
+fn poll_once<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("benchmarked futures are ready at once"),
+    }
+}
+
+fn inner() -> impl Service<
+    Request<()>,
+    Response = Response<()>,
+    Error = Infallible,
+    Future = Ready<Result<Response<()>, Infallible>>,
+> + Clone {
+    service_fn(|req: Request<()>| {
+        black_box(&req);
+        ready(Ok::<_, Infallible>(Response::new(())))
+    })
+}
+
+fn plain_request() -> Request<()> {
+    Request::get("/api/items?page=2")
+        .header("accept", "application/json")
+        .header("user-agent", "bench")
+        .body(())
+        .expect("request")
+}
+
+fn upgrade_request(ticket: &str) -> Request<()> {
+    Request::get(format!("/api/ws?ticket={ticket}&room=7"))
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .expect("request")
+}
+
+fn non_upgrade(c: &mut Criterion) {
+    let store = MemoryStore::<u64>::new();
+    let mut bare = inner();
+    let mut layered = WsTicketLayer::new(store).layer(inner());
+    let mut group = c.benchmark_group("non-upgrade request");
+    group.bench_function("bare inner service", |b| {
+        b.iter_batched(
+            plain_request,
+            |req| poll_once(bare.call(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("through the layer", |b| {
+        b.iter_batched(
+            plain_request,
+            |req| poll_once(layered.call(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn upgrade_with_ticket(c: &mut Criterion) {
+    let store = MemoryStore::<u64>::builder()
+        .max_outstanding(usize::MAX)
+        .build();
+    let mut bare = inner();
+    let mut layered = WsTicketLayer::new(store.clone()).layer(inner());
+    let mut group = c.benchmark_group("upgrade with a valid ticket");
+    // The same request straight to the inner service: what handling the
+    // request costs with no layer at all, so the layer's own share is the
+    // difference from "through the layer".
+    group.bench_function("bare inner service", |b| {
+        b.iter_batched(
+            || upgrade_request(store.mint(7).expect("mint").expose_secret()),
+            |req| poll_once(bare.call(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("store.consume alone", |b| {
+        b.iter_batched(
+            || store.mint(7).expect("mint").expose_secret().to_owned(),
+            |ticket| store.consume(&ticket).expect("valid ticket"),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("through the layer", |b| {
+        b.iter_batched(
+            || upgrade_request(store.mint(7).expect("mint").expose_secret()),
+            |req| {
+                let response = poll_once(layered.call(req)).expect("infallible");
+                assert_eq!(response.status(), 200);
+                response
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = non_upgrade, upgrade_with_ticket
+}
+criterion_main!(benches);

@@ -75,6 +75,9 @@ pub enum RejectReason {
     Unknown,
     /// `?ticket=` presented after its TTL. 401.
     Expired,
+    /// `?ticket=` on a route that takes no tickets
+    /// ([`without_tickets`](crate::WsTicketLayer::without_tickets)). 401.
+    TicketNotAccepted,
     /// `?internal=` wrong, or no internal credential configured. 401.
     BadInternal,
     /// `?token=` while the layer is gated (not in loopback mode). 401.
@@ -98,6 +101,7 @@ impl RejectReason {
             Self::Malformed => "malformed",
             Self::Unknown => "unknown",
             Self::Expired => "expired",
+            Self::TicketNotAccepted => "ticket-not-accepted",
             Self::BadInternal => "bad-internal",
             Self::TokenInGatedMode => "token-in-gated-mode",
             Self::BadToken => "bad-token",

@@ -18,6 +18,7 @@
 //! | the same credential twice, or two kinds at once | 401, nothing consumed |
 //! | `?ticket=` valid | inner service, with [`Principal::Ticket`] |
 //! | `?ticket=` unknown / used / expired / malformed | 401 |
+//! | `?ticket=` on a route set [`without_tickets`](WsTicketLayer::without_tickets) | 401, nothing consumed |
 //! | `?internal=` right (when configured) | inner service, with [`Principal::Internal`] |
 //! | `?token=` in gated mode | 401, whatever its value |
 //! | `?token=` right in loopback mode, from a loopback peer | inner service, with [`Principal::SessionToken`] |
@@ -128,6 +129,7 @@ pub struct WsTicketLayer<T: TicketStore, R = DefaultRejection> {
 /// Everything the service needs, shared by all its clones behind one `Arc`.
 pub(crate) struct Config<T: TicketStore, R> {
     pub(crate) store: T,
+    tickets: bool,
     internal: Option<InternalCredential>,
     loopback_token: Option<SessionToken>,
     origins: Option<AllowedOrigins>,
@@ -142,6 +144,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
         Self {
             config: Config {
                 store,
+                tickets: true,
                 internal: None,
                 loopback_token: None,
                 origins: None,
@@ -159,6 +162,26 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// [`child_credential`](Self::child_credential).
     pub fn internal_credential(mut self, credential: InternalCredential) -> Self {
         self.config.internal = Some(credential);
+        self
+    }
+
+    /// Refuses `?ticket=` (401) on this route, for sockets meant only for
+    /// the server's own children: pair it with
+    /// [`internal_credential`](Self::internal_credential).
+    ///
+    /// ```
+    /// use tower_ws_ticket::{InternalCredential, MemoryStore, WsTicketLayer};
+    ///
+    /// let store = MemoryStore::<u64>::new();
+    /// let internal = InternalCredential::generate();
+    /// // /api/ws: tickets and the internal credential.
+    /// let sockets = WsTicketLayer::new(store.clone()).internal_credential(internal.clone());
+    /// // /api/pub: the internal credential only.
+    /// let publish = WsTicketLayer::new(store).internal_credential(internal).without_tickets();
+    /// # let _ = (sockets, publish);
+    /// ```
+    pub fn without_tickets(mut self) -> Self {
+        self.config.tickets = false;
         self
     }
 
@@ -253,6 +276,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     pub fn rejection_response<R2>(self, rejection: R2) -> WsTicketLayer<T, R2> {
         let Config {
             store,
+            tickets,
             internal,
             loopback_token,
             origins,
@@ -263,6 +287,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
         WsTicketLayer {
             config: Config {
                 store,
+                tickets,
                 internal,
                 loopback_token,
                 origins,
@@ -335,6 +360,7 @@ impl<T: TicketStore, R: Clone> Clone for Config<T, R> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
+            tickets: self.tickets,
             internal: self.internal.clone(),
             loopback_token: self.loopback_token.clone(),
             origins: self.origins.clone(),
@@ -357,6 +383,7 @@ impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
                     "gated"
                 },
             )
+            .field("tickets", &self.tickets)
             .field("internal", &self.internal)
             .field("loopback_token", &self.loopback_token)
             .field("origins", &self.origins)
@@ -371,8 +398,8 @@ impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
 pub(crate) enum Admission<'r, I> {
     /// Refused before anything was consumed.
     Reject(RejectReason),
-    /// A ticket to redeem; `uri` is the request's URI without it.
-    Ticket { presented: Presented<'r>, uri: Uri },
+    /// A ticket to redeem.
+    Ticket(Presented<'r>),
     /// Admitted by the internal credential or the session token.
     Accept {
         principal: Principal<I>,
@@ -394,15 +421,15 @@ impl<T: TicketStore, R> Config<T, R> {
                 return Admission::Reject(RejectReason::Origin);
             }
         }
-        let presented = match query::find_credential(req.uri().query()) {
+        let presented = match query::take_credential(req.uri()) {
             Ok(presented) => presented,
             Err(reason) => return Admission::Reject(reason),
         };
-        let Some(uri) = query::strip_credentials(req.uri()) else {
-            return Admission::Reject(RejectReason::Malformed);
-        };
         let (principal, credential) = match presented.kind {
-            CredentialKind::Ticket => return Admission::Ticket { presented, uri },
+            CredentialKind::Ticket if self.tickets => {
+                return Admission::Ticket(presented);
+            }
+            CredentialKind::Ticket => return Admission::Reject(RejectReason::TicketNotAccepted),
             CredentialKind::Internal => match &self.internal {
                 Some(internal) if internal.verify(&presented.value) => {
                     (Principal::Internal, CredentialKind::Internal)
@@ -426,7 +453,7 @@ impl<T: TicketStore, R> Config<T, R> {
         Admission::Accept {
             principal,
             credential,
-            uri,
+            uri: presented.stripped,
         }
     }
 

@@ -12,12 +12,12 @@ use http::uri::PathAndQuery;
 use super::{INTERNAL_PARAM, TICKET_PARAM, TOKEN_PARAM};
 use crate::audit::{CredentialKind, RejectReason};
 
-/// One `name=value` piece of a query string.
+/// One `name=value` piece of a query string, its name decoded. The value
+/// is decoded only for the one piece that turns out to be a credential.
 pub(crate) struct Param<'a> {
     /// The piece as it appears in the query.
     pub(crate) raw: &'a str,
     name: Cow<'a, str>,
-    value: Cow<'a, str>,
 }
 
 impl<'a> Param<'a> {
@@ -39,64 +39,77 @@ impl<'a> Param<'a> {
     pub(crate) fn is_credential(&self) -> bool {
         self.credential_kind().is_some()
     }
+
+    fn value(&self) -> Cow<'a, str> {
+        form_urlencoded::parse(self.raw.as_bytes())
+            .next()
+            .map(|(_, value)| value)
+            .unwrap_or_default()
+    }
 }
 
-/// The non-empty pieces of `query`, decoded.
+/// The non-empty pieces of `query`.
 pub(crate) fn params(query: &str) -> impl Iterator<Item = Param<'_>> {
     query.split('&').filter(|raw| !raw.is_empty()).map(|raw| {
-        let (name, value) = form_urlencoded::parse(raw.as_bytes())
+        let raw_name = raw.split_once('=').map_or(raw, |(name, _)| name);
+        let name = form_urlencoded::parse(raw_name.as_bytes())
             .next()
+            .map(|(name, _)| name)
             .unwrap_or_default();
-        Param { raw, name, value }
+        Param { raw, name }
     })
 }
 
-/// The one credential a request presents.
+/// The one credential a request presents, and the request's URI without it.
 pub(crate) struct Presented<'a> {
     pub(crate) kind: CredentialKind,
     pub(crate) value: Cow<'a, str>,
+    /// The URI to hand on: every other piece of the query kept, in order.
+    pub(crate) stripped: Uri,
 }
 
-/// Finds the single credential parameter in `query`.
+/// Finds the single credential parameter in the URI's query, in one pass
+/// that also builds the URI without it.
 ///
 /// A request with none is `Missing`; one with two (the same name twice, or
 /// two kinds) is `Ambiguous`, whatever their values: there is no telling
 /// which one a proxy or the application would read.
-pub(crate) fn find_credential(query: Option<&str>) -> Result<Presented<'_>, RejectReason> {
+pub(crate) fn take_credential(uri: &Uri) -> Result<Presented<'_>, RejectReason> {
+    let query = uri.query().unwrap_or("");
+    let path = uri.path();
+    let mut kept = String::with_capacity(path.len() + query.len() + 1);
+    kept.push_str(path);
+    let mut separator = '?';
     let mut found = None;
-    for param in params(query.unwrap_or("")) {
-        let Some(kind) = param.credential_kind() else {
-            continue;
-        };
-        if found.is_some() {
-            return Err(RejectReason::Ambiguous);
+    for param in params(query) {
+        match param.credential_kind() {
+            Some(_) if found.is_some() => return Err(RejectReason::Ambiguous),
+            Some(kind) => found = Some((kind, param.value())),
+            None => {
+                kept.push(separator);
+                kept.push_str(param.raw);
+                separator = '&';
+            }
         }
-        found = Some(Presented {
-            kind,
-            value: param.value,
-        });
     }
-    found.ok_or(RejectReason::Missing)
+    let (kind, value) = found.ok_or(RejectReason::Missing)?;
+    // Removing whole pieces of a valid query leaves a valid one, so this
+    // cannot fail; if it ever did, refusing beats passing the secret on.
+    let stripped = with_path_and_query(uri, kept).ok_or(RejectReason::Malformed)?;
+    Ok(Presented {
+        kind,
+        value,
+        stripped,
+    })
 }
 
-/// `uri` without its credential parameters, every other piece kept in order.
-///
-/// Returns `None` only if the result were not a valid URI, which removing
-/// whole pieces of a valid query cannot cause; callers refuse the request
-/// rather than pass the secret on.
-pub(crate) fn strip_credentials(uri: &Uri) -> Option<Uri> {
-    let query = uri.query()?;
-    let path = uri.path();
-    let mut rebuilt = String::with_capacity(path.len() + query.len() + 1);
-    rebuilt.push_str(path);
-    let mut separator = '?';
-    for param in params(query).filter(|p| !p.is_credential()) {
-        rebuilt.push(separator);
-        rebuilt.push_str(param.raw);
-        separator = '&';
+fn with_path_and_query(uri: &Uri, path_and_query: String) -> Option<Uri> {
+    let path_and_query = PathAndQuery::try_from(path_and_query).ok()?;
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return Some(Uri::from(path_and_query));
     }
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(rebuilt).ok()?);
+    parts.path_and_query = Some(path_and_query);
     Uri::from_parts(parts).ok()
 }
 
@@ -105,7 +118,13 @@ mod tests {
     use super::*;
 
     fn find(query: &str) -> Result<(CredentialKind, String), RejectReason> {
-        find_credential(Some(query)).map(|p| (p.kind, p.value.into_owned()))
+        let uri: Uri = format!("/p?{query}").parse().unwrap();
+        take_credential(&uri).map(|p| (p.kind, p.value.into_owned()))
+    }
+
+    fn strip(uri: &str) -> String {
+        let uri: Uri = uri.parse().unwrap();
+        take_credential(&uri).unwrap().stripped.to_string()
     }
 
     #[test]
@@ -126,7 +145,8 @@ mod tests {
 
     #[test]
     fn none_is_missing_and_two_are_ambiguous() {
-        assert_eq!(find_credential(None).err(), Some(RejectReason::Missing));
+        let bare = Uri::from_static("/p");
+        assert_eq!(take_credential(&bare).err(), Some(RejectReason::Missing));
         assert_eq!(find("").err(), Some(RejectReason::Missing));
         assert_eq!(find("Ticket=x&TOKEN=y").err(), Some(RejectReason::Missing));
         assert_eq!(
@@ -155,13 +175,13 @@ mod tests {
 
     #[test]
     fn strip_keeps_other_parameters_in_order() {
-        let uri: Uri = "/api/ws?b=2&ticket=wst_x&a=%201&c".parse().unwrap();
-        assert_eq!(strip_credentials(&uri).unwrap(), "/api/ws?b=2&a=%201&c");
-        let uri: Uri = "/api/ws?ticket=wst_x".parse().unwrap();
-        assert_eq!(strip_credentials(&uri).unwrap(), "/api/ws");
-        let uri: Uri = "https://h:8443/api/ws?internal=x&z=1".parse().unwrap();
         assert_eq!(
-            strip_credentials(&uri).unwrap(),
+            strip("/api/ws?b=2&ticket=wst_x&a=%201&c"),
+            "/api/ws?b=2&a=%201&c"
+        );
+        assert_eq!(strip("/api/ws?ticket=wst_x"), "/api/ws");
+        assert_eq!(
+            strip("https://h:8443/api/ws?internal=x&z=1"),
             "https://h:8443/api/ws?z=1"
         );
     }

@@ -88,7 +88,8 @@ where
                 config.accept(&mut req, uri, principal, credential);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Admission::Ticket { presented, uri } => {
+            Admission::Ticket(presented) => {
+                let stripped = presented.stripped;
                 let check = config.store.redeem(&presented.value);
                 // The inner service is called only once the ticket is
                 // redeemed, possibly much later (Redis): move the service
@@ -96,7 +97,7 @@ where
                 // clone here, as tower's docs advise.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::check(check, req, uri, inner, Arc::clone(config))
+                ResponseFuture::check(check, req, stripped, inner, Arc::clone(config))
             }
         }
     }

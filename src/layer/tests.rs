@@ -315,6 +315,27 @@ async fn internal_credential_admits_any_number_of_times() {
 }
 
 #[tokio::test]
+async fn a_route_without_tickets_refuses_them_and_consumes_nothing() {
+    let store = Store::new();
+    let internal = InternalCredential::generate();
+    let layer = WsTicketLayer::new(store.clone())
+        .internal_credential(internal.clone())
+        .without_tickets();
+    let (_ticket, uri) = ticket_uri(&store, "alice");
+    assert_refused(
+        &send(&layer, upgrade(&uri)).await,
+        StatusCode::UNAUTHORIZED,
+        RejectReason::TicketNotAccepted,
+    );
+    assert_eq!(store.len(), 1);
+    let internal_uri = format!("/api/pub?internal={}", internal.expose_secret());
+    assert_eq!(
+        send(&layer, upgrade(&internal_uri)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn wrong_or_unconfigured_internal_credential_is_401() {
     let internal = InternalCredential::generate();
     let uri = format!("/ws?internal={}", internal.expose_secret());

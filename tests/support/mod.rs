@@ -1,0 +1,122 @@
+//! Helpers shared by the end-to-end tests: real TCP sockets on loopback, a
+//! real HTTP client (hyper-util) and a real WebSocket client
+//! (tokio-tungstenite). Each test file uses the part it needs.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A connected WebSocket client.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long any single network step of a test may take before it fails.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// Serves an axum router on a free loopback port, with the peer address
+/// available as `ConnectInfo<SocketAddr>`, and returns the address.
+pub async fn serve_axum(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("axum server");
+    });
+    addr
+}
+
+/// Sends a request with an empty body and returns the status and body text.
+pub async fn send(request: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = tokio::time::timeout(STEP, client.request(request))
+        .await
+        .expect("HTTP request timed out")
+        .expect("HTTP request failed");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `POST`s to the mint route at `url` with `headers` (for example a
+/// session cookie) and returns the ticket text from the JSON answer.
+pub async fn mint(url: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = Request::post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, _, body) = send(request.body(Full::default()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK, "mint answered {status}: {body}");
+    ticket_from_json(&body)
+}
+
+/// The `ticket` field of the mint route's JSON answer.
+pub fn ticket_from_json(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).expect("mint answer is JSON");
+    value["ticket"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ticket in {body}"))
+        .to_owned()
+}
+
+/// Opens a WebSocket to `url`.
+pub async fn connect(url: &str) -> Result<Socket, tungstenite::Error> {
+    tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("WebSocket connect timed out")
+        .map(|(socket, _response)| socket)
+}
+
+/// The HTTP status a refused WebSocket handshake got.
+pub async fn refused_status(url: &str) -> StatusCode {
+    match connect(url).await {
+        Err(tungstenite::Error::Http(response)) => response.status(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected a refusal, the socket opened"),
+    }
+}
+
+/// The next text message on `socket`.
+pub async fn next_text(socket: &mut Socket) -> String {
+    loop {
+        let message = tokio::time::timeout(STEP, socket.next())
+            .await
+            .expect("no message in time")
+            .expect("socket closed")
+            .expect("socket error");
+        match message {
+            Message::Text(text) => return text.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `text` and returns the next text message.
+pub async fn round_trip(socket: &mut Socket, text: &str) -> String {
+    socket
+        .send(Message::text(text))
+        .await
+        .expect("send on socket");
+    next_text(socket).await
+}
