@@ -327,12 +327,17 @@ fn trace(event: &AuditEvent<'_>) {
 /// assert_eq!(redact_uri(&uri), "/api/ws?room=7&ticket=REDACTED&x=1");
 /// ```
 ///
-/// With tower-http's `TraceLayer`, put it in the span:
+/// With tower-http's `TraceLayer`, build the span from it in
+/// `make_span_with`:
 ///
-/// ```ignore
-/// TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+/// ```
+/// use http::Request;
+/// use tower_ws_ticket::redact_uri;
+///
+/// let make_span = |req: &Request<()>| {
 ///     tracing::info_span!("request", method = %req.method(), uri = %redact_uri(req.uri()))
-/// })
+/// };
+/// # let _ = make_span(&Request::get("/api/ws?ticket=wst_x").body(()).unwrap());
 /// ```
 pub fn redact_uri(uri: &Uri) -> String {
     let mut text = String::with_capacity(uri.path().len() + uri.query().map_or(0, str::len) + 32);

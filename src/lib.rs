@@ -4,6 +4,18 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, clippy::all)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The shape of the crate, one job per module:
+//
+//   ticket      ticket text: generate, parse into lookup and secret halves, redact
+//   store       the TicketStore trait; memory.rs (sharded, the default),
+//               redis.rs (feature "redis")
+//   clock       Clock, SystemClock, ManualClock: monotonic time for expiry
+//   credential  InternalCredential, SessionToken, a spawned child's attach URL
+//   layer       WsTicketLayer / WsTicket / ResponseFuture: the upgrade guard,
+//               with upgrade detection, query parsing and URI rewrite beside it
+//   mint        MintService: the POST /api/auth/ws-ticket route
+//   audit       audit events, the tracing they emit, URI redaction for logs
+//   error       TicketError, MintError, StoreUnavailable
 pub mod audit;
 pub mod clock;
 pub mod credential;
