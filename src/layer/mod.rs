@@ -62,6 +62,63 @@
 //! assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 //! # Ok(()) }
 //! ```
+//!
+//! # Different settings per route (axum)
+//!
+//! `route_layer` wraps the routes already on its router, and only those, so
+//! give each setting its own router and merge them:
+//!
+//! ```
+//! use axum::extract::ws::WebSocketUpgrade;
+//! use axum::{Extension, Router, response::Response, routing::any};
+//! use tower_ws_ticket::{InternalCredential, MemoryStore, Principal, WsTicketLayer};
+//!
+//! #[derive(Clone)]
+//! struct User(String);
+//!
+//! async fn socket(ws: WebSocketUpgrade, Extension(who): Extension<Principal<User>>) -> Response {
+//!     ws.on_upgrade(move |_socket| async move { let _ = who; })
+//! }
+//!
+//! let store = MemoryStore::<User>::new();
+//! let internal = InternalCredential::generate();
+//! // The page's socket: tickets, and the internal credential.
+//! let page = Router::new()
+//!     .route("/api/ws", any(socket))
+//!     .route_layer(WsTicketLayer::new(store.clone()).internal_credential(internal.clone()));
+//! // The children's socket: the internal credential only.
+//! let children = Router::new()
+//!     .route("/api/pub", any(socket))
+//!     .route_layer(WsTicketLayer::new(store).internal_credential(internal).without_tickets());
+//! let app: Router = page.merge(children);
+//! # let _ = app;
+//! ```
+//!
+//! # Scoped by path (warp, plain hyper)
+//!
+//! Stacks without per-route layers wrap the whole service and name the
+//! guarded paths; everything else passes untouched:
+//!
+//! ```
+//! use tower::Layer;
+//! use tower_ws_ticket::{MemoryStore, Principal, WsTicketLayer};
+//! use warp::Filter;
+//! use warp::ws::Ws;
+//!
+//! #[derive(Clone)]
+//! struct User(String);
+//!
+//! let guarded = warp::path!("api" / "ws")
+//!     .and(warp::ws())
+//!     // The layer left the Principal in the request extensions.
+//!     .and(warp::ext::get::<Principal<User>>())
+//!     .map(|ws: Ws, who: Principal<User>| ws.on_upgrade(move |_socket| async move { let _ = who; }));
+//! let service = WsTicketLayer::new(MemoryStore::<User>::new())
+//!     .guard_path("/api/ws")
+//!     .guard_prefix("/live")
+//!     .layer(warp::service(guarded));
+//! # let _ = service;
+//! ```
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

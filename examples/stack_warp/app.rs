@@ -1,0 +1,176 @@
+//! The warp 0.4 app of the `stack_warp` example, shared with
+//! `tests/stack_warp.rs` so the example and its test cannot drift.
+//!
+//! warp has no per-route tower layers, so the layer wraps the whole warp
+//! filter, turned into a tower service by `warp::service`, and is scoped
+//! to the socket path with `guard_path`: upgrades elsewhere (here the
+//! public `/public/ws`) and every plain request pass untouched.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /api/auth/ws-ticket` | [`MintService`], beside the warp service |
+//! | `/api/ws` | WebSocket, guarded: tickets only |
+//! | `/public/ws` | WebSocket, outside the layer's scope: no credential |
+//! | `GET /api/hello` | a plain warp route |
+//!
+//! # Reading the `Principal` in a warp handler
+//!
+//! The layer puts a [`Principal<User>`](Principal) in the request
+//! extensions before warp sees the request. warp reads request extensions
+//! with `warp::ext::get::<T>()`, which rejects (500) when the value is
+//! missing, so a guarded route cannot run without it:
+//!
+//! ```ignore
+//! warp::path!("api" / "ws")
+//!     .and(warp::ws())
+//!     .and(warp::ext::get::<Principal<User>>())
+//!     .map(|ws: warp::ws::Ws, principal: Principal<User>| { /* ... */ })
+//! ```
+//!
+//! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
+//! (through [`MintService::identity_from`]). Put your real session check
+//! there.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, Request, Response};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::{Layer, Service, ServiceExt};
+use tower_ws_ticket::{MemoryStore, MintService, Principal, WsTicketLayer};
+use warp::Filter;
+use warp::ws::{Message, WebSocket, Ws};
+
+/// Where the page asks for a ticket.
+pub const MINT_PATH: &str = "/api/auth/ws-ticket";
+/// The stand-in sign-in header.
+pub const DEMO_USER_HEADER: &str = "x-demo-user";
+
+/// The signed-in user: the identity a ticket is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User(pub String);
+
+/// The store shared by the mint route and the layer.
+pub type Store = MemoryStore<User>;
+
+/// One body type for the mint route's and warp's responses.
+pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The whole app as one tower service: the mint route, and the warp filter
+/// behind the layer scoped to `/api/ws`.
+pub fn service(
+    store: Store,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let warp = WsTicketLayer::new(store.clone())
+        .guard_path("/api/ws")
+        .audit_label(|user: &User| user.0.clone())
+        .layer(warp::service(routes()));
+    let mint = MintService::new(store)
+        .identity_from(|parts| demo_user(&parts.headers))
+        .audit_label(|user: &User| user.0.clone());
+
+    // The mint route is a tower service, not a warp filter, so a path
+    // dispatch puts it beside warp.
+    tower::service_fn(move |req: Request<Incoming>| {
+        let mint = mint.clone();
+        let warp = warp.clone();
+        async move {
+            if req.uri().path() == MINT_PATH {
+                let response = mint.oneshot(req).await?;
+                Ok(response.map(|body| body.map_err(Into::into).boxed()))
+            } else {
+                let response = warp.oneshot(req).await?;
+                Ok(response.map(|body| body.map_err(Into::into).boxed()))
+            }
+        }
+    })
+}
+
+/// The warp routes.
+fn routes() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    let guarded = warp::path!("api" / "ws")
+        .and(warp::ws())
+        .and(warp::ext::get::<Principal<User>>())
+        .map(|ws: Ws, principal: Principal<User>| {
+            let greeting = match principal {
+                Principal::Ticket(redeemed) => format!("hello {}", redeemed.identity.0),
+                // Only tickets are configured; Principal is non-exhaustive.
+                _ => "hello".to_owned(),
+            };
+            ws.on_upgrade(move |socket| echo(socket, greeting))
+        });
+    let public = warp::path!("public" / "ws")
+        .and(warp::ws())
+        .map(|ws: Ws| ws.on_upgrade(|socket| echo(socket, "hello anonymous".to_owned())));
+    let hello = warp::path!("api" / "hello")
+        .and(warp::get())
+        .map(|| "hello from warp");
+    guarded.or(public).or(hello)
+}
+
+/// Stand-in authentication: the user the `x-demo-user` header names
+/// (printable ASCII, 1 to 64 bytes). NOT authentication; replace it.
+fn demo_user(headers: &HeaderMap) -> Option<User> {
+    let name = headers.get(DEMO_USER_HEADER)?.to_str().ok()?.trim();
+    (!name.is_empty() && name.len() <= 64).then(|| User(name.to_owned()))
+}
+
+/// Greets, then echoes text until the client closes.
+async fn echo(mut socket: WebSocket, greeting: String) {
+    if socket.send(Message::text(greeting)).await.is_err() {
+        return;
+    }
+    while let Some(Ok(message)) = socket.next().await {
+        if message.is_close() {
+            break;
+        }
+        // Pings are answered by the WebSocket library; binary is ignored.
+        if message.is_text() && socket.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Serves [`service`] on `listener` with hyper-util, HTTP/1.1 upgrades
+/// enabled (warp's `ws()` needs them).
+///
+/// # Errors
+///
+/// When accepting a connection fails.
+pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
+    let service = service(store);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        // A plain `SocketAddr` extension is where the layer looks for the
+        // peer address by default (for audit events).
+        let service = service
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert::<SocketAddr>(peer);
+                req
+            });
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(stream);
+            let service = TowerToHyperService::new(service);
+            // A client that hangs up mid-request is not the server's error.
+            let _ = builder.serve_connection_with_upgrades(io, service).await;
+        });
+    }
+}

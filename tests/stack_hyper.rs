@@ -1,0 +1,217 @@
+//! The `stack_hyper` example's app over real TCP, both protocols on one
+//! port: HTTP/1.1 with tokio-tungstenite, and HTTP/2 with hyper's own
+//! HTTP/2 client sending an extended CONNECT (RFC 8441), then speaking
+//! WebSocket over the CONNECT stream.
+
+mod support;
+
+#[path = "../examples/stack_hyper/app.rs"]
+mod app;
+
+use std::net::SocketAddr;
+
+use app::{DEMO_USER_HEADER, MINT_PATH, Store, WS_PREFIX};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper::ext::Protocol;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::{STEP, connect, mint, next_text, refused_status, round_trip, send};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+async fn start() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move { app::serve(listener, Store::new()).await.expect("server") });
+    addr
+}
+
+async fn mint_for(addr: SocketAddr, user: &str) -> String {
+    mint(
+        &format!("http://{addr}{MINT_PATH}"),
+        &[(DEMO_USER_HEADER, user)],
+    )
+    .await
+}
+
+/// An HTTP/2 connection (prior knowledge, no TLS) to `addr`.
+async fn h2_client(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    client
+}
+
+/// Sends the RFC 8441 extended CONNECT for a WebSocket to
+/// `path_and_query` on `client`.
+async fn h2_websocket_connect(
+    client: &mut SendRequest<Empty<Bytes>>,
+    addr: SocketAddr,
+    path_and_query: &str,
+) -> Response<Incoming> {
+    let request = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("http://{addr}{path_and_query}"))
+        .header("sec-websocket-version", "13")
+        .extension(Protocol::from_static("websocket"))
+        .body(Empty::new())
+        .expect("request");
+    tokio::time::timeout(STEP, client.send_request(request))
+        .await
+        .expect("CONNECT answered in time")
+        .expect("CONNECT sent")
+}
+
+/// The next text message on a WebSocket over any stream.
+async fn next_text_on<S>(socket: &mut WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(STEP, socket.next())
+            .await
+            .expect("no message in time")
+            .expect("socket closed")
+            .expect("socket error");
+        match message {
+            Message::Text(text) => return text.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn h1_ticket_opens_the_socket_once() {
+    let addr = start().await;
+    let ticket = mint_for(addr, "grace").await;
+    let url = format!("ws://{addr}{WS_PREFIX}?ticket={ticket}");
+
+    let mut socket = connect(&url)
+        .await
+        .expect("a fresh ticket opens the socket");
+    assert_eq!(next_text(&mut socket).await, "hello grace");
+    assert_eq!(round_trip(&mut socket, "over h1").await, "over h1");
+
+    assert_eq!(refused_status(&url).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused_status(&format!("ws://{addr}{WS_PREFIX}")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn h1_guard_prefix_covers_paths_below_it() {
+    let addr = start().await;
+    let below = format!("ws://{addr}{WS_PREFIX}/lobby");
+    assert_eq!(refused_status(&below).await, StatusCode::UNAUTHORIZED);
+
+    let ticket = mint_for(addr, "heidi").await;
+    let mut socket = connect(&format!("{below}?ticket={ticket}"))
+        .await
+        .expect("a ticket opens a socket below the prefix");
+    assert_eq!(next_text(&mut socket).await, "hello heidi");
+}
+
+#[tokio::test]
+async fn h2_extended_connect_with_a_ticket_opens_the_socket_once() {
+    let addr = start().await;
+    let ticket = mint_for(addr, "ivan").await;
+    let path = format!("{WS_PREFIX}?ticket={ticket}");
+    let mut client = h2_client(addr).await;
+
+    let response = h2_websocket_connect(&mut client, addr, &path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let upgraded = tokio::time::timeout(STEP, hyper::upgrade::on(response))
+        .await
+        .expect("upgrade in time")
+        .expect("the CONNECT stream is handed over");
+    let mut socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    assert_eq!(next_text_on(&mut socket).await, "hello ivan");
+    socket
+        .send(Message::text("over h2"))
+        .await
+        .expect("send over h2");
+    assert_eq!(next_text_on(&mut socket).await, "over h2");
+
+    // Replayed, on the same HTTP/2 connection and over HTTP/1.1.
+    let replay = h2_websocket_connect(&mut client, addr, &path).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused_status(&format!("ws://{addr}{path}")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn h2_extended_connect_without_a_valid_ticket_is_refused() {
+    let addr = start().await;
+    let mut client = h2_client(addr).await;
+    for query in ["", "?ticket=wst_forged", "?token=anything"] {
+        let response =
+            h2_websocket_connect(&mut client, addr, &format!("{WS_PREFIX}{query}")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{query:?}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+}
+
+#[tokio::test]
+async fn h2_ticket_used_over_h1_is_refused() {
+    let addr = start().await;
+    let ticket = mint_for(addr, "judy").await;
+    let path = format!("{WS_PREFIX}?ticket={ticket}");
+    let _socket = connect(&format!("ws://{addr}{path}"))
+        .await
+        .expect("the ticket opens over HTTP/1.1");
+
+    let mut client = h2_client(addr).await;
+    let response = h2_websocket_connect(&mut client, addr, &path).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn requests_outside_the_prefix_pass_untouched_on_both_protocols() {
+    let addr = start().await;
+    let health = Request::get(format!("http://{addr}/health"))
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let (status, _, body) = send(health).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok");
+
+    let mut client = h2_client(addr).await;
+    let health = Request::get(format!("http://{addr}/health"))
+        .body(Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(STEP, client.send_request(health))
+        .await
+        .expect("answered in time")
+        .expect("GET over HTTP/2");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(body, "ok");
+
+    // Upgrades outside the prefix reach the handler, which has no socket
+    // there: the layer did not answer them (it would say 401). The h1
+    // upgrade is a GET, so /health answers it plainly; the CONNECT gets 404.
+    let status = refused_status(&format!("ws://{addr}/health")).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = h2_websocket_connect(&mut client, addr, "/health").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
