@@ -36,7 +36,13 @@ const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
 /// consumed tickets, and more leftovers than live pairs.
 const SWEEP_MIN: usize = 64;
 
-/// The default in-process ticket store; see the [module docs](self).
+/// The default in-process ticket store.
+///
+/// Tickets sit in a [`DashMap`] keyed by their random lookup half, and each
+/// shard keeps a queue of its tickets in mint order: one TTL per store
+/// means they expire in that order, so reclaiming an expired ticket is a
+/// pop from a queue's front, done once per ticket (amortized O(1)) while
+/// minting, and no call ever walks the whole store.
 ///
 /// Cheap to [`Clone`]: clones are handles onto one store. `I` is the
 /// identity a ticket is bound to, typically the application's user or

@@ -31,7 +31,12 @@ use crate::error::{MintError, TicketError};
 use crate::ticket::Ticket;
 
 mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 
 /// How long a ticket stays valid after it is minted unless a store is told

@@ -104,14 +104,13 @@ impl RedisServer {
     fn wait_until_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Err(format!(
-                        "redis-server on port {} exited: {status}",
-                        self.port
-                    ));
-                }
+            let exited = self.child.as_mut().map(Child::try_wait);
+            if let Some(Ok(Some(status))) = exited {
+                self.child = None;
+                return Err(format!(
+                    "redis-server on port {} exited: {status}",
+                    self.port
+                ));
             }
             if ping(self.port) {
                 return Ok(());
