@@ -122,6 +122,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::header::ORIGIN;
 use http::{Extensions, Request, Response, Uri};
@@ -180,7 +181,9 @@ pub enum Principal<I> {
 /// [`loopback_token`](Self::loopback_token) switches to loopback mode.
 #[must_use]
 pub struct WsTicketLayer<T: TicketStore, R = DefaultRejection> {
-    config: Config<T, R>,
+    // Behind an `Arc` so that layering (which axum may repeat for every
+    // connection) shares the configuration instead of copying it.
+    config: Arc<Config<T, R>>,
 }
 
 /// Everything the service needs, shared by all its clones behind one `Arc`.
@@ -199,7 +202,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
     /// Guards upgrades with tickets from `store`, in gated mode.
     pub fn new(store: T) -> Self {
         Self {
-            config: Config {
+            config: Arc::new(Config {
                 store,
                 tickets: true,
                 internal: None,
@@ -208,17 +211,22 @@ impl<T: TicketStore> WsTicketLayer<T> {
                 scope: Scope::default(),
                 audit: Auditor::default(),
                 rejection: DefaultRejection,
-            },
+            }),
         }
     }
 }
 
-impl<T: TicketStore, R> WsTicketLayer<T, R> {
+impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
+    /// The configuration, copied first if a clone of this layer shares it.
+    fn config_mut(&mut self) -> &mut Config<T, R> {
+        Arc::make_mut(&mut self.config)
+    }
+
     /// Also accepts `?internal=` carrying this credential, any number of
     /// times. Give the same credential to the children you spawn, through
     /// [`child_credential`](Self::child_credential).
     pub fn internal_credential(mut self, credential: InternalCredential) -> Self {
-        self.config.internal = Some(credential);
+        self.config_mut().internal = Some(credential);
         self
     }
 
@@ -238,7 +246,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// # let _ = (sockets, publish);
     /// ```
     pub fn without_tickets(mut self) -> Self {
-        self.config.tickets = false;
+        self.config_mut().tickets = false;
         self
     }
 
@@ -248,7 +256,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// [`peer_addr`](Self::peer_addr)). Tickets and the internal credential
     /// keep working. An empty token matches nothing.
     pub fn loopback_token(mut self, token: impl Into<String>) -> Self {
-        self.config.loopback_token = Some(SessionToken::new(token));
+        self.config_mut().loopback_token = Some(SessionToken::new(token));
         self
     }
 
@@ -280,7 +288,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
         mut self,
         origins: impl IntoIterator<Item = O>,
     ) -> Result<Self, ConfigError> {
-        self.config.origins = Some(AllowedOrigins::new(origins)?);
+        self.config_mut().origins = Some(AllowedOrigins::new(origins)?);
         Ok(self)
     }
 
@@ -289,14 +297,14 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// everything else passes untouched. For stacks without per-route
     /// layers (warp, plain hyper). Paths compare after percent-decoding.
     pub fn guard_path(mut self, path: impl Into<String>) -> Self {
-        self.config.scope.add_exact(path.into());
+        self.config_mut().scope.add_exact(path.into());
         self
     }
 
     /// Guards only requests under this path prefix, matched on whole
     /// segments: `/api` covers `/api` and `/api/ws`, not `/apix`.
     pub fn guard_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.scope.add_prefix(prefix.into());
+        self.config_mut().scope.add_prefix(prefix.into());
         self
     }
 
@@ -308,13 +316,13 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
         mut self,
         peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
     ) -> Self {
-        self.config.audit.set_peer_addr(peer);
+        self.config_mut().audit.set_peer_addr(peer);
         self
     }
 
     /// Hands every [`AuditEvent`] to `hook` as well as to `tracing`.
     pub fn on_audit(mut self, hook: impl Fn(&AuditEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.config.audit.set_hook(hook);
+        self.config_mut().audit.set_hook(hook);
         self
     }
 
@@ -324,7 +332,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
         mut self,
         label: impl Fn(&T::Identity) -> String + Send + Sync + 'static,
     ) -> Self {
-        self.config.audit.set_label(label);
+        self.config_mut().audit.set_label(label);
         self
     }
 
@@ -340,9 +348,9 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
             scope,
             audit,
             rejection: _,
-        } = self.config;
+        } = Arc::unwrap_or_clone(self.config);
         WsTicketLayer {
-            config: Config {
+            config: Arc::new(Config {
                 store,
                 tickets,
                 internal,
@@ -351,7 +359,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
                 scope,
                 audit,
                 rejection,
-            },
+            }),
         }
     }
 
@@ -385,22 +393,18 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     }
 }
 
-impl<S, T, R> Layer<S> for WsTicketLayer<T, R>
-where
-    T: TicketStore,
-    R: Clone,
-{
+impl<S, T: TicketStore, R> Layer<S> for WsTicketLayer<T, R> {
     type Service = WsTicket<S, T, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        WsTicket::from_config(inner, self.config.clone())
+        WsTicket::from_config(inner, Arc::clone(&self.config))
     }
 }
 
-impl<T: TicketStore, R: Clone> Clone for WsTicketLayer<T, R> {
+impl<T: TicketStore, R> Clone for WsTicketLayer<T, R> {
     fn clone(&self) -> Self {
         Self {
-            config: self.config.clone(),
+            config: Arc::clone(&self.config),
         }
     }
 }

@@ -34,11 +34,8 @@ impl<S, T: TicketStore> WsTicket<S, T> {
 }
 
 impl<S, T: TicketStore, R> WsTicket<S, T, R> {
-    pub(crate) fn from_config(inner: S, config: Config<T, R>) -> Self {
-        Self {
-            inner,
-            config: Arc::new(config),
-        }
+    pub(crate) fn from_config(inner: S, config: Arc<Config<T, R>>) -> Self {
+        Self { inner, config }
     }
 
     /// The inner service.

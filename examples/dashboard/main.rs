@@ -1,0 +1,86 @@
+//! The dashboard demo: a browser page that signs in, mints single-use
+//! WebSocket tickets and opens a socket with them, beside a server-spawned
+//! "child" that attaches with the internal credential.
+//!
+//! ```text
+//! cargo run --example dashboard                  # http://127.0.0.1:3000/
+//! ADDR=127.0.0.1:0 cargo run --example dashboard # any free port
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example dashboard --features redis
+//! RUST_LOG=debug cargo run --example dashboard   # more detail
+//! ```
+//!
+//! The routes, the page and the child live in `app.rs`, which the
+//! end-to-end tests share.
+
+// Shared with tests/dashboard.rs and tests/browser.rs; each of the three
+// uses a different part of it.
+#[allow(dead_code)]
+mod app;
+
+use std::error::Error;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tower_ws_ticket::MemoryStore;
+use tracing_subscriber::EnvFilter;
+
+use app::{App, User};
+
+/// Where the demo listens unless `ADDR` says otherwise.
+const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // `info` shows every request (credentials redacted) and the crate's
+    // audit events (target `tower_ws_ticket::audit`); RUST_LOG overrides.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let requested = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+    let listener = TcpListener::bind(&requested).await.map_err(|err| {
+        format!("cannot listen on {requested}: {err} (set ADDR, for example ADDR=127.0.0.1:0)")
+    })?;
+    let addr = listener.local_addr()?;
+
+    let app = build(addr).await?;
+    println!("dashboard demo: open {}", browse_url(addr));
+    app.serve(listener).await?;
+    Ok(())
+}
+
+/// The app over the Redis store when built with `--features redis` and
+/// `REDIS_URL` is set, else over the memory store.
+async fn build(addr: SocketAddr) -> Result<App, Box<dyn Error>> {
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        // The URL may hold a password: it is never printed.
+        let store = tower_ws_ticket::RedisStore::<User>::connect(url.as_str())
+            .await
+            .map_err(|err| format!("cannot use the Redis at REDIS_URL: {err}"))?;
+        tracing::info!(target: "dashboard", "ticket store: Redis (REDIS_URL)");
+        return Ok(App::new(store, addr));
+    }
+    #[cfg(not(feature = "redis"))]
+    if std::env::var_os("REDIS_URL").is_some() {
+        tracing::warn!(
+            target: "dashboard",
+            "REDIS_URL is set, but this build has no Redis support: \
+             run with `--features redis`; using the memory store"
+        );
+    }
+    tracing::info!(target: "dashboard", "ticket store: in memory");
+    Ok(App::new(MemoryStore::<User>::new(), addr))
+}
+
+/// The URL to open: the bound address, or loopback when bound to an
+/// unspecified one (`0.0.0.0` is not a place a browser can go).
+fn browse_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}/", addr.port())
+    } else {
+        format!("http://{addr}/")
+    }
+}
