@@ -120,6 +120,8 @@ pub enum MintRefusal {
     MethodNotAllowed,
     /// No identity in the request: the caller is not signed in. 401.
     Unauthenticated,
+    /// An `Origin` header outside the mint route's allowlist. 403.
+    Origin,
     /// The store holds its maximum of live tickets. 503.
     Full,
     /// The store could not be reached. 503.
@@ -132,6 +134,7 @@ impl MintRefusal {
         match self {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Unauthenticated => "unauthenticated",
+            Self::Origin => "origin",
             Self::Full => "full",
             Self::StoreUnavailable => "store-unavailable",
         }
@@ -317,7 +320,10 @@ fn trace(event: &AuditEvent<'_>) {
 /// (`ticket`, `internal`, `token`) replaced by `REDACTED`, for access logs
 /// that sit outside the layer.
 ///
-/// Everything else is kept as it was, in order.
+/// It errs on the side of hiding: names compare in any case and with stray
+/// spaces or control characters, and any value that reads like a ticket
+/// (`wst_…`) or an internal credential (`wsi_…`) is hidden whatever its
+/// name. Everything else is kept as it was, in order.
 ///
 /// ```
 /// use http::Uri;
@@ -355,7 +361,7 @@ pub fn redact_uri(uri: &Uri) -> String {
                 text.push('&');
             }
             first = false;
-            if param.is_credential() {
+            if param.may_carry_credential() {
                 text.push_str(param.raw_name());
                 text.push_str("=REDACTED");
             } else {
@@ -388,6 +394,22 @@ mod tests {
         let shown = redact_uri(&uri);
         assert!(!shown.contains("wst_secret"), "{shown}");
         assert_eq!(shown, "/p?%74icket=REDACTED&token=REDACTED");
+    }
+
+    #[test]
+    fn redact_uri_catches_misspelled_names_and_ticket_values() {
+        for query in [
+            "Ticket=wst_live",
+            "ticket+=wst_live",
+            "ticket%00=wst_live",
+            "TOKEN=hunter2live",
+            "t=wst_live",
+            "x=wsi_live",
+        ] {
+            let uri: Uri = format!("/p?{query}").parse().unwrap();
+            let shown = redact_uri(&uri);
+            assert!(!shown.contains("live"), "{query} -> {shown}");
+        }
     }
 
     #[test]

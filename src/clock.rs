@@ -44,6 +44,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// How far a [`ManualClock`] can be advanced in all: 100 years.
+const MAX_ELAPSED_NANOS: u64 = 100 * 365 * 24 * 3600 * 1_000_000_000;
+
 /// A clock that only moves when told to, for tests of expiry.
 ///
 /// Clones share one time: advance any handle and every store built with a
@@ -83,7 +86,8 @@ impl ManualClock {
 
     /// Moves the clock (and every clone of it) forward by `by`.
     ///
-    /// The total is kept in nanoseconds and saturates at about 584 years.
+    /// The total saturates at 100 years, far past any TTL, and far enough
+    /// inside every platform's `Instant` range that reading it never panics.
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         // fetch_update rather than fetch_add so the total saturates instead
@@ -92,7 +96,7 @@ impl ManualClock {
             .shared
             .elapsed_nanos
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some(t.saturating_add(by))
+                Some(t.saturating_add(by).min(MAX_ELAPSED_NANOS))
             });
     }
 }
@@ -139,7 +143,7 @@ mod tests {
         let t0 = clock.now();
         clock.advance(Duration::MAX);
         clock.advance(Duration::MAX);
-        assert_eq!(clock.now() - t0, Duration::from_nanos(u64::MAX));
+        assert_eq!(clock.now() - t0, Duration::from_nanos(MAX_ELAPSED_NANOS));
     }
 
     #[test]

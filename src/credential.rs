@@ -25,9 +25,6 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
 
 /// A secret string: compared in constant time, redacted in `Debug`, no
@@ -77,11 +74,7 @@ impl InternalCredential {
 
     /// Draws a new credential: 32 bytes from the thread-local CSPRNG.
     pub fn generate() -> Self {
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let mut text = String::with_capacity(Self::PREFIX.len() + 43);
-        text.push_str(Self::PREFIX);
-        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        let (_, text) = crate::ticket::random_text::<32>(Self::PREFIX);
         Self {
             secret: Secret(text.into()),
         }

@@ -28,7 +28,8 @@ pub enum TicketError {
     /// Well formed, but never minted here, already used, or burned by a
     /// wrong secret half.
     Unknown(Redacted),
-    /// Minted here, but presented after its TTL ran out.
+    /// Minted here, but presented after its TTL ran out and before the
+    /// store reclaimed it; after that, an expired ticket is `Unknown`.
     Expired(Redacted),
     /// The store could not be asked (for example Redis is down). The client
     /// should retry with the same ticket, not re-authenticate.

@@ -25,13 +25,15 @@ pub mod mint;
 pub mod store;
 pub mod ticket;
 
-pub use audit::redact_uri;
+pub use audit::{AuditEvent, CredentialKind, MintRefusal, RejectReason, redact_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, StoreUnavailable, TicketError};
-pub use layer::{Principal, WsTicket, WsTicketLayer};
+pub use layer::{
+    ConfigError, DefaultRejection, Principal, Rejection, RejectionResponse, WsTicket, WsTicketLayer,
+};
 pub use mint::MintService;
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
-pub use ticket::{Redacted, Ticket};
+pub use ticket::{Redacted, Ticket, TicketParts};

@@ -26,6 +26,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
 
+use crate::error::TicketError;
+
 /// What every ticket starts with, so that it is recognisable in a leak scan.
 pub(crate) const PREFIX: &str = "wst_";
 const LOOKUP_LEN: usize = 8;
@@ -34,33 +36,79 @@ pub(crate) const SECRET_LEN: usize = 24;
 const RAW_LEN: usize = LOOKUP_LEN + SECRET_LEN;
 /// 32 bytes are 43 base64url characters without padding.
 const ENCODED_LEN: usize = 43;
-const TEXT_LEN: usize = PREFIX.len() + ENCODED_LEN;
 
-/// The two halves of a ticket, as a store needs them.
+/// `prefix` followed by `N` bytes from the thread-local CSPRNG in base64url
+/// without padding; the bytes are returned too.
+pub(crate) fn random_text<const N: usize>(prefix: &str) -> ([u8; N], String) {
+    let mut raw = [0u8; N];
+    rand::rng().fill_bytes(&mut raw);
+    let mut text = String::with_capacity(prefix.len() + (N * 4).div_ceil(3));
+    text.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+    (raw, text)
+}
+
+/// The two halves of a ticket, as a store needs them: for implementing
+/// [`TicketStore`](crate::TicketStore) on another backend.
+///
+/// A store files a minted ticket under its [`lookup`](Self::lookup) half
+/// (uniformly random: it needs no further hashing) and keeps its secret
+/// half, or a digest of it, beside it. On consume it parses the presented
+/// text, takes the entry for the lookup half out (atomically: that is what
+/// makes a ticket single use) and only then checks the secret half in
+/// constant time, so a wrong secret burns the ticket.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_ws_ticket::ticket::TicketParts;
+///
+/// let (parts, ticket) = TicketParts::generate(Duration::from_secs(30));
+/// let stored_secret = *parts.expose_secret();
+/// // Later, what the client presents:
+/// let presented = TicketParts::parse(ticket.expose_secret()).unwrap();
+/// assert_eq!(presented.lookup(), parts.lookup());
+/// assert!(presented.secret_matches(&stored_secret));
+/// assert!(TicketParts::parse("wst_nope").is_err());
+/// ```
 #[derive(Clone, Copy)]
-pub(crate) struct TicketParts {
+pub struct TicketParts {
     /// Uniformly random, so it is its own hash.
     pub(crate) lookup: u64,
     pub(crate) secret: [u8; SECRET_LEN],
 }
 
 impl TicketParts {
+    /// Length of the secret half in bytes.
+    pub const SECRET_LEN: usize = SECRET_LEN;
+
+    /// Draws a fresh ticket: its halves for the store, and the [`Ticket`]
+    /// (text and `ttl`) for the client.
+    pub fn generate(ttl: Duration) -> (Self, Ticket) {
+        let (parts, text) = Self::draw();
+        (parts, Ticket::new(text, ttl))
+    }
+
     /// Draws a fresh ticket from the thread-local CSPRNG and encodes it.
-    pub(crate) fn generate() -> (Self, String) {
-        let mut raw = [0u8; RAW_LEN];
-        rand::rng().fill_bytes(&mut raw);
-        let mut text = String::with_capacity(TEXT_LEN);
-        text.push_str(PREFIX);
-        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+    pub(crate) fn draw() -> (Self, String) {
+        let (raw, text) = random_text::<RAW_LEN>(PREFIX);
         (Self::from_raw(&raw), text)
     }
 
-    /// Parses presented ticket text; `None` when it is not a ticket of ours.
+    /// Parses presented ticket text.
     ///
     /// The checks reject by length before decoding, so hostile input costs
     /// no more than a well-formed ticket. The decoder refuses non-canonical
     /// trailing bits, so each ticket has exactly one spelling.
-    pub(crate) fn parse(presented: &str) -> Option<Self> {
+    ///
+    /// # Errors
+    ///
+    /// [`TicketError::Malformed`] when `presented` is not a ticket of ours:
+    /// empty, or the wrong prefix, length or alphabet.
+    pub fn parse(presented: &str) -> Result<Self, TicketError> {
+        Self::decode(presented).ok_or_else(|| TicketError::Malformed(Redacted::new(presented)))
+    }
+
+    fn decode(presented: &str) -> Option<Self> {
         let encoded = presented.strip_prefix(PREFIX)?;
         if encoded.len() != ENCODED_LEN {
             return None;
@@ -84,9 +132,26 @@ impl TicketParts {
         }
     }
 
-    /// Constant-time comparison of the secret half.
-    pub(crate) fn secret_matches(&self, stored: &[u8; SECRET_LEN]) -> bool {
+    /// The lookup half: the key to file the ticket under. Not secret on
+    /// its own, but part of the ticket: don't log it.
+    pub fn lookup(&self) -> u64 {
+        self.lookup
+    }
+
+    /// The secret half, for a store to keep (or to keep a digest of).
+    pub fn expose_secret(&self) -> &[u8; SECRET_LEN] {
+        &self.secret
+    }
+
+    /// Constant-time comparison of the secret half with a stored one.
+    pub fn secret_matches(&self, stored: &[u8; SECRET_LEN]) -> bool {
         bool::from(self.secret.ct_eq(stored))
+    }
+}
+
+impl fmt::Debug for TicketParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TicketParts(<redacted>)")
     }
 }
 
@@ -137,7 +202,8 @@ impl fmt::Debug for Ticket {
 /// A presented credential cut down to its first 8 characters, for error
 /// messages and audit events.
 ///
-/// It displays as those characters followed by `…` (`wst_AbCd…`), with
+/// It displays as those characters followed by `…` (`wst_AbCd…`; an empty
+/// value is just `…`), with
 /// control characters escaped so a hostile value cannot forge log lines.
 /// The 8 characters of a ticket are its `wst_` prefix and 24 bits of the
 /// lookup half: enough to tell tickets apart in a log, nothing of the secret.
@@ -165,9 +231,6 @@ impl Redacted {
 
 impl fmt::Display for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.shown.is_empty() {
-            return f.write_str("(empty)");
-        }
         for c in self.shown.chars() {
             write!(f, "{}", c.escape_debug())?;
         }
@@ -185,9 +248,11 @@ impl fmt::Debug for Redacted {
 mod tests {
     use super::*;
 
+    const TEXT_LEN: usize = PREFIX.len() + ENCODED_LEN;
+
     #[test]
     fn generated_text_parses_back_to_the_same_halves() {
-        let (parts, text) = TicketParts::generate();
+        let (parts, text) = TicketParts::draw();
         assert_eq!(text.len(), TEXT_LEN);
         let parsed = TicketParts::parse(&text).expect("our own ticket parses");
         assert_eq!(parsed.lookup, parts.lookup);
@@ -197,7 +262,7 @@ mod tests {
 
     #[test]
     fn foreign_text_does_not_parse() {
-        let (_, text) = TicketParts::generate();
+        let (_, text) = TicketParts::draw();
         let body = &text[PREFIX.len()..];
         for bad in [
             String::new(),
@@ -211,7 +276,7 @@ mod tests {
             format!("wst_{}=", &body[..ENCODED_LEN - 1]), // padding
             format!("wst_{}é", &body[..ENCODED_LEN - 2]), // non-ASCII, same byte length
         ] {
-            assert!(TicketParts::parse(&bad).is_none(), "{bad:?} parsed");
+            assert!(TicketParts::parse(&bad).is_err(), "{bad:?} parsed");
         }
     }
 
@@ -219,15 +284,15 @@ mod tests {
     fn non_canonical_trailing_bits_are_rejected() {
         // The 43rd character carries 4 bits of data and 2 of padding; a
         // character with those 2 bits set spells no 32-byte value.
-        let (_, text) = TicketParts::generate();
+        let (_, text) = TicketParts::draw();
         let mut bad = text[..TEXT_LEN - 1].to_owned();
         bad.push('B'); // 0b000001: low padding bit set
-        assert!(TicketParts::parse(&bad).is_none());
+        assert!(TicketParts::parse(&bad).is_err());
     }
 
     #[test]
     fn wrong_secret_does_not_match() {
-        let (parts, _) = TicketParts::generate();
+        let (parts, _) = TicketParts::draw();
         let mut other = parts.secret;
         other[SECRET_LEN - 1] ^= 1;
         assert!(!parts.secret_matches(&other));
@@ -237,7 +302,7 @@ mod tests {
     fn redacted_keeps_eight_characters() {
         assert_eq!(Redacted::new("wst_AbCdEfGh").to_string(), "wst_AbCd…");
         assert_eq!(Redacted::new("abc").to_string(), "abc…");
-        assert_eq!(Redacted::new("").to_string(), "(empty)");
+        assert_eq!(Redacted::new("").to_string(), "…");
         assert_eq!(Redacted::new("ééééééééé").as_str().chars().count(), 8);
     }
 
@@ -250,7 +315,7 @@ mod tests {
 
     #[test]
     fn ticket_debug_redacts() {
-        let (_, text) = TicketParts::generate();
+        let (_, text) = TicketParts::draw();
         let ticket = Ticket::new(text.clone(), Duration::from_secs(30));
         let debug = format!("{ticket:?}");
         assert!(!debug.contains(&text[PREFIX.len()..PREFIX.len() + 8]));

@@ -131,7 +131,13 @@ where
                         }
                         Err(err) => {
                             let (reason, ticket) = match &err {
-                                TicketError::Malformed(t) => (RejectReason::Malformed, Some(t)),
+                                // Something else sent as a ticket (a session
+                                // token, the internal credential) must not
+                                // reach the audit log, not even 8 characters.
+                                TicketError::Malformed(t) => (
+                                    RejectReason::Malformed,
+                                    t.as_str().starts_with(crate::ticket::PREFIX).then_some(t),
+                                ),
                                 TicketError::Unknown(t) => (RejectReason::Unknown, Some(t)),
                                 TicketError::Expired(t) => (RejectReason::Expired, Some(t)),
                                 TicketError::Unavailable(_) => {

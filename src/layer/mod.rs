@@ -12,7 +12,7 @@
 //!
 //! | request | outcome |
 //! |---|---|
-//! | not a WebSocket upgrade (or outside [`guard_path`](WsTicketLayer::guard_path) scope) | passed on untouched; nothing consumed |
+//! | not an upgrade (no `Upgrade: websocket` header, not a `CONNECT`), or outside the [`guard_path`](WsTicketLayer::guard_path) scope | passed on untouched; nothing consumed |
 //! | `Origin` present and not allowed (when an allowlist is set) | 403, nothing consumed |
 //! | no credential | 401 |
 //! | the same credential twice, or two kinds at once | 401, nothing consumed |
@@ -24,6 +24,12 @@
 //! | `?token=` right in loopback mode, from a loopback peer | inner service, with [`Principal::SessionToken`] |
 //! | `?token=` in loopback mode from a non-loopback peer | 403 |
 //! | the store cannot be reached | 503: retry, don't re-authenticate |
+//!
+//! What counts as an upgrade is deliberately broader than RFC 6455 and
+//! RFC 8441: any request whose `Upgrade` header mentions `websocket` (any
+//! method, whatever `Connection` says) and any `CONNECT`, because hyper and
+//! axum will turn such requests into sockets when a handler lets them.
+//! Guarding a request that could not have become a socket costs nothing.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -134,7 +140,7 @@ use crate::store::{Redeemed, TicketStore};
 use crate::ticket::Redacted;
 
 mod future;
-mod origin;
+pub(crate) mod origin;
 pub(crate) mod query;
 mod rejection;
 mod scope;
@@ -254,8 +260,18 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// session token (compared in constant time), but only from a loopback
     /// peer when the stack tells the peer address (see
     /// [`peer_addr`](Self::peer_addr)). Tickets and the internal credential
-    /// keep working. An empty token matches nothing.
+    /// keep working.
+    ///
+    /// # Panics
+    ///
+    /// When `token` is empty: it could never match, and children would be
+    /// handed an attach URL that is always refused.
     pub fn loopback_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        assert!(
+            !token.is_empty(),
+            "the loopback session token must not be empty"
+        );
         self.config_mut().loopback_token = Some(SessionToken::new(token));
         self
     }
@@ -295,16 +311,31 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// Guards only requests to exactly this path (may be called several
     /// times, and combined with [`guard_prefix`](Self::guard_prefix));
     /// everything else passes untouched. For stacks without per-route
-    /// layers (warp, plain hyper). Paths compare after percent-decoding.
-    pub fn guard_path(mut self, path: impl Into<String>) -> Self {
-        self.config_mut().scope.add_exact(path.into());
+    /// layers (warp, plain hyper).
+    ///
+    /// Paths compare in a canonical form (percent-decoded, empty and `.`
+    /// segments dropped, `..` applied), so `/api/ws/`, `//api/ws` and
+    /// `/api/%77s` are all `/api/ws`. Handlers should still require the
+    /// [`Principal`] (warp: `warp::ext::get::<Principal<I>>()`), so that a
+    /// route outside the scope by mistake fails closed.
+    ///
+    /// # Panics
+    ///
+    /// When `path` does not start with `/`: it would match nothing.
+    pub fn guard_path(mut self, path: impl AsRef<str>) -> Self {
+        self.config_mut().scope.add_exact(path.as_ref());
         self
     }
 
     /// Guards only requests under this path prefix, matched on whole
-    /// segments: `/api` covers `/api` and `/api/ws`, not `/apix`.
-    pub fn guard_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config_mut().scope.add_prefix(prefix.into());
+    /// segments: `/api` covers `/api` and `/api/ws`, not `/apix`. Compared
+    /// in the same canonical form as [`guard_path`](Self::guard_path).
+    ///
+    /// # Panics
+    ///
+    /// When `prefix` does not start with `/`.
+    pub fn guard_prefix(mut self, prefix: impl AsRef<str>) -> Self {
+        self.config_mut().scope.add_prefix(prefix.as_ref());
         self
     }
 
@@ -338,7 +369,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
 
     /// Builds rejection responses with `rejection` instead of
     /// [`DefaultRejection`].
-    pub fn rejection_response<R2>(self, rejection: R2) -> WsTicketLayer<T, R2> {
+    pub fn with_rejection_response<R2>(self, rejection: R2) -> WsTicketLayer<T, R2> {
         let Config {
             store,
             tickets,
@@ -362,7 +393,9 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
             }),
         }
     }
+}
 
+impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// The credential a child this server spawns should attach with, for
     /// the layer's mode: the session token in loopback mode, else the
     /// internal credential; `None` when gated without one.

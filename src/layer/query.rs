@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use http::Uri;
 use http::uri::PathAndQuery;
 
-use super::{INTERNAL_PARAM, TICKET_PARAM, TOKEN_PARAM};
+use super::{CREDENTIAL_PARAMS, INTERNAL_PARAM, TICKET_PARAM, TOKEN_PARAM};
 use crate::audit::{CredentialKind, RejectReason};
 
 /// One `name=value` piece of a query string, its name decoded. The value
@@ -23,7 +23,7 @@ pub(crate) struct Param<'a> {
 impl<'a> Param<'a> {
     /// The name as spelled in the query, before decoding.
     pub(crate) fn raw_name(&self) -> &'a str {
-        self.raw.split_once('=').map_or(self.raw, |(name, _)| name)
+        raw_name(self.raw)
     }
 
     fn credential_kind(&self) -> Option<CredentialKind> {
@@ -35,9 +35,21 @@ impl<'a> Param<'a> {
         }
     }
 
-    /// Whether this piece carries a credential (by its decoded name).
-    pub(crate) fn is_credential(&self) -> bool {
-        self.credential_kind().is_some()
+    /// Whether this piece may carry a secret, for redaction: a credential's
+    /// name in any case or with stray spaces or control characters around it
+    /// (the layer refuses those spellings without consuming anything, so the
+    /// value may still be live), or a value that reads like a ticket or an
+    /// internal credential under any name.
+    pub(crate) fn may_carry_credential(&self) -> bool {
+        let name = self
+            .name
+            .trim_matches(|c: char| c.is_whitespace() || c.is_control());
+        CREDENTIAL_PARAMS
+            .iter()
+            .any(|param| name.eq_ignore_ascii_case(param))
+            || ["wst_", "wsi_"]
+                .iter()
+                .any(|prefix| self.value().trim_start().starts_with(prefix))
     }
 
     fn value(&self) -> Cow<'a, str> {
@@ -48,11 +60,14 @@ impl<'a> Param<'a> {
     }
 }
 
+fn raw_name(piece: &str) -> &str {
+    piece.split_once('=').map_or(piece, |(name, _)| name)
+}
+
 /// The non-empty pieces of `query`.
 pub(crate) fn params(query: &str) -> impl Iterator<Item = Param<'_>> {
     query.split('&').filter(|raw| !raw.is_empty()).map(|raw| {
-        let raw_name = raw.split_once('=').map_or(raw, |(name, _)| name);
-        let name = form_urlencoded::parse(raw_name.as_bytes())
+        let name = form_urlencoded::parse(raw_name(raw).as_bytes())
             .next()
             .map(|(name, _)| name)
             .unwrap_or_default();

@@ -40,8 +40,8 @@ impl Rejection {
 ///
 /// [`DefaultRejection`] answers the status with an empty body. Any
 /// `Fn(Rejection) -> Response<B> + Clone + Send + Sync + 'static` is one too,
-/// for a JSON body or a custom status. Whatever it returns, the layer adds
-/// `Cache-Control: no-store` when absent and the [`Rejection`] extension.
+/// for a JSON body or a custom status. Whatever it returns, the layer sets
+/// `Cache-Control: no-store` and adds the [`Rejection`] extension.
 pub trait RejectionResponse<B>: Clone + Send + Sync + 'static {
     /// The response for `rejection`.
     fn response(&self, rejection: Rejection) -> Response<B>;
@@ -81,8 +81,7 @@ pub(crate) fn respond<B>(builder: &impl RejectionResponse<B>, reason: RejectReas
     let mut response = builder.response(rejection);
     response
         .headers_mut()
-        .entry(CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.extensions_mut().insert(rejection);
     response
 }

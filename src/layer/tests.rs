@@ -581,7 +581,7 @@ async fn unreachable_store_is_503_and_the_ticket_still_works_after() {
 
 #[tokio::test]
 async fn custom_rejection_response_is_used_and_still_uncacheable() {
-    let layer = WsTicketLayer::new(Store::new()).rejection_response(|rejection: Rejection| {
+    let layer = WsTicketLayer::new(Store::new()).with_rejection_response(|rejection: Rejection| {
         let mut response =
             Response::new(format!("{{\"error\":\"{}\"}}", rejection.reason().as_str()));
         *response.status_mut() = rejection.status();
@@ -643,6 +643,30 @@ async fn audit_events_name_reasons_and_never_secrets() {
         assert!(!event.contains(&ticket.expose_secret()[..9]), "{event}");
         assert!(!event.contains(&internal.expose_secret()[..9]), "{event}");
         assert!(!event.contains("wrong-guess"), "{event}");
+    }
+}
+
+#[tokio::test]
+async fn other_secrets_sent_as_a_ticket_stay_out_of_the_audit_log() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let internal = InternalCredential::generate();
+    let layer = WsTicketLayer::new(Store::new())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    let as_ticket = format!("/ws?ticket={}", internal.expose_secret());
+    send(&layer, upgrade(&as_ticket)).await;
+    send(&layer, upgrade("/ws?ticket=short")).await;
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 2);
+    for event in events.iter() {
+        assert!(
+            event.contains("reason: Malformed") && event.contains("ticket: None"),
+            "{event}"
+        );
+        assert!(
+            !event.contains("wsi_") && !event.contains("short"),
+            "{event}"
+        );
     }
 }
 

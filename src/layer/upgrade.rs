@@ -3,34 +3,37 @@
 //! Two shapes reach a WebSocket handler: HTTP/1.1 with `Upgrade: websocket`
 //! (RFC 6455 also asks for `GET` and `Connection: upgrade`), and HTTP/2
 //! extended CONNECT (RFC 8441): method `CONNECT` with the `:protocol`
-//! pseudo-header, which hyper hands over as [`hyper::ext::Protocol`], equal
-//! to `websocket`.
+//! pseudo-header, which hyper hands over as [`hyper::ext::Protocol`].
 //!
-//! The guard must see at least every request some handler would upgrade,
-//! and handlers are more lenient than the RFC: hyper upgrades any HTTP/1.1
-//! request that carries an `Upgrade` header once the handler answers 101,
-//! and axum accepts any `Connection` value that merely contains "upgrade".
-//! So any request whose `Upgrade` header mentions `websocket` (in any case,
-//! any method, whatever `Connection` says) counts as an upgrade here:
-//! guarding a request that could not have been upgraded costs nothing,
-//! while missing one would open a socket without a credential.
+//! The guard must see at least every request some handler would turn into
+//! a socket, and handlers are more lenient than the RFCs: hyper upgrades
+//! any HTTP/1.1 request that carries an `Upgrade` header once the handler
+//! answers 101, axum accepts any `Connection` value that merely contains
+//! "upgrade", and hyper hands any `CONNECT` answered 2xx (HTTP/1.1, or
+//! HTTP/2 with or without `:protocol`) over as a raw stream. So these count
+//! as upgrades here:
+//!
+//! - any request whose `Upgrade` header mentions `websocket`, in any case,
+//!   with any method, whatever `Connection` says;
+//! - any `CONNECT`.
+//!
+//! Guarding a request that could not have become a socket costs nothing;
+//! missing one would open a socket without a credential. A forward proxy
+//! that must let `CONNECT` through keeps it out of the layer's
+//! [scope](super::WsTicketLayer::guard_path) (its authority-form target has
+//! an empty path).
 
 use http::header::UPGRADE;
 use http::{Method, Request};
 
 pub(crate) fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
-    let upgrade_header = req.headers().get_all(UPGRADE).iter().any(|value| {
-        value
-            .as_bytes()
-            .windows(b"websocket".len())
-            .any(|w| w.eq_ignore_ascii_case(b"websocket"))
-    });
-    upgrade_header
-        || (req.method() == Method::CONNECT
-            && req
-                .extensions()
-                .get::<hyper::ext::Protocol>()
-                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket")))
+    req.method() == Method::CONNECT
+        || req.headers().get_all(UPGRADE).iter().any(|value| {
+            value
+                .as_bytes()
+                .windows(b"websocket".len())
+                .any(|w| w.eq_ignore_ascii_case(b"websocket"))
+        })
 }
 
 #[cfg(test)]
@@ -92,21 +95,24 @@ mod tests {
             ("upgrade", "h2c"),
             ("connection", "upgrade")
         ])));
-        let connect = Request::connect("example.com:443").body(()).unwrap();
-        assert!(!is_websocket_upgrade(&connect));
     }
 
     #[test]
-    fn http2_extended_connect_is_an_upgrade() {
-        let mut req = Request::connect("/ws").body(()).unwrap();
-        assert!(!is_websocket_upgrade(&req));
-        req.extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        assert!(is_websocket_upgrade(&req));
-        let mut other = Request::connect("/ws").body(()).unwrap();
-        other
+    fn every_connect_is_an_upgrade() {
+        // RFC 8441's extended CONNECT...
+        let mut extended = Request::connect("/ws").body(()).unwrap();
+        extended
             .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        assert!(is_websocket_upgrade(&extended));
+        // ...and any other: hyper turns a CONNECT answered 2xx into a raw
+        // stream, over HTTP/1.1 too.
+        assert!(is_websocket_upgrade(
+            &Request::connect("/ws").body(()).unwrap()
+        ));
+        let mut udp = Request::connect("/ws").body(()).unwrap();
+        udp.extensions_mut()
             .insert(hyper::ext::Protocol::from_static("connect-udp"));
-        assert!(!is_websocket_upgrade(&other));
+        assert!(is_websocket_upgrade(&udp));
     }
 }

@@ -1,6 +1,8 @@
 //! The mint route: [`MintService`] answers an authenticated
 //! `POST /api/auth/ws-ticket` with a fresh ticket.
 //!
+//! `ttl_seconds` is the store's TTL in whole seconds, rounded down.
+//!
 //! It reads the caller's identity from the request extensions, where the
 //! application's own authentication put it (or through
 //! [`identity_from`](MintService::identity_from)), mints a ticket bound to
@@ -11,12 +13,20 @@
 //! |---|---|
 //! | `POST` with an identity | 200 and the ticket |
 //! | any other method | 405, `Allow: POST` |
+//! | `Origin` outside [`allowed_origins`](MintService::allowed_origins), when set | 403 |
 //! | no identity | 401 |
 //! | store full | 503, `Retry-After: 1` |
 //! | store unreachable | 503, `Retry-After: 1` |
 //!
 //! It is a tower `Service` for any request body with `Error = Infallible`,
 //! so axum takes it with `Router::route_service`.
+//!
+//! Each live ticket takes a place under the store's cap until it is used
+//! or expires, so one signed-in client minting in a loop can fill the
+//! store for everyone for a TTL. Put a rate limit per identity in front of
+//! this route (tower's `RateLimit`, or your gateway's), and with cookie
+//! sessions set [`allowed_origins`](MintService::allowed_origins) so that
+//! other sites cannot make your visitors' browsers mint.
 //!
 //! ```
 //! use http::{Request, StatusCode};
@@ -54,7 +64,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, ORIGIN, RETRY_AFTER};
 use http::request::Parts;
 use http::{Extensions, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
@@ -62,6 +72,8 @@ use tower_service::Service;
 
 use crate::audit::{AuditEvent, Auditor, MintRefusal};
 use crate::error::MintError;
+use crate::layer::ConfigError;
+use crate::layer::origin::AllowedOrigins;
 use crate::store::TicketStore;
 use crate::ticket::Ticket;
 
@@ -76,6 +88,7 @@ type Identify<I> = Arc<dyn Fn(&Parts) -> Option<I> + Send + Sync>;
 pub struct MintService<T: TicketStore> {
     store: T,
     identify: Identify<T::Identity>,
+    origins: Option<Arc<AllowedOrigins>>,
     audit: Auditor<T::Identity>,
 }
 
@@ -86,6 +99,7 @@ impl<T: TicketStore> MintService<T> {
         Self {
             store,
             identify: Arc::new(|parts: &Parts| parts.extensions.get::<T::Identity>().cloned()),
+            origins: None,
             audit: Auditor::default(),
         }
     }
@@ -99,6 +113,39 @@ impl<T: TicketStore> MintService<T> {
     ) -> Self {
         self.identify = Arc::new(identify);
         self
+    }
+
+    /// Refuses (403) a mint whose `Origin` header is not one of these, as
+    /// [`WsTicketLayer::allowed_origins`](crate::WsTicketLayer::allowed_origins)
+    /// does for sockets. Browsers send `Origin` on every `POST`; requests
+    /// without one pass this check.
+    ///
+    /// # Panics
+    ///
+    /// When an entry is not a serialized origin (`scheme://host[:port]`);
+    /// [`try_allowed_origins`](Self::try_allowed_origins) returns the error
+    /// instead.
+    #[must_use]
+    pub fn allowed_origins<O: Into<String>>(self, origins: impl IntoIterator<Item = O>) -> Self {
+        match self.try_allowed_origins(origins) {
+            Ok(service) => service,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// [`allowed_origins`](Self::allowed_origins), with invalid entries
+    /// reported instead of panicking.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidOrigin`](crate::ConfigError::InvalidOrigin) for
+    /// the first entry that is not `scheme://host[:port]`.
+    pub fn try_allowed_origins<O: Into<String>>(
+        mut self,
+        origins: impl IntoIterator<Item = O>,
+    ) -> Result<Self, ConfigError> {
+        self.origins = Some(Arc::new(AllowedOrigins::new(origins)?));
+        Ok(self)
     }
 
     /// Where the peer address comes from, for audit events; see
@@ -156,6 +203,17 @@ impl<T: TicketStore, B> Service<Request<B>> for MintService<T> {
                 peer,
             );
             return ResponseFuture::done(response);
+        }
+        if let Some(origins) = &self.origins {
+            let forbidden = parts
+                .headers
+                .get_all(ORIGIN)
+                .iter()
+                .any(|origin| !origins.allows(origin.as_bytes()));
+            if forbidden {
+                let response = refusal(&self.audit, MintRefusal::Origin, parts.uri.path(), peer);
+                return ResponseFuture::done(response);
+            }
         }
         let Some(identity) = (self.identify)(&parts) else {
             let response = refusal(
@@ -235,6 +293,7 @@ fn refusal<I>(
             StatusCode::METHOD_NOT_ALLOWED
         }
         MintRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+        MintRefusal::Origin => StatusCode::FORBIDDEN,
         MintRefusal::Full | MintRefusal::StoreUnavailable => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             StatusCode::SERVICE_UNAVAILABLE
@@ -249,6 +308,7 @@ impl<T: TicketStore> Clone for MintService<T> {
         Self {
             store: self.store.clone(),
             identify: Arc::clone(&self.identify),
+            origins: self.origins.clone(),
             audit: self.audit.clone(),
         }
     }

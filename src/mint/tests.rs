@@ -187,6 +187,32 @@ async fn minted_event_carries_the_label_and_peer_but_not_the_ticket() {
     assert!(body.contains("wst_"));
 }
 
+#[tokio::test]
+async fn foreign_origin_is_403_and_mints_nothing() {
+    let store = Store::new();
+    let mint = MintService::new(store.clone()).allowed_origins(["https://app.example.com"]);
+    let mut hostile = post_as(Some(1));
+    hostile
+        .headers_mut()
+        .insert("origin", "https://evil.example.com".parse().unwrap());
+    let response = mint.clone().oneshot(hostile).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(store.is_empty());
+    let mut friendly = post_as(Some(1));
+    friendly
+        .headers_mut()
+        .insert("origin", "https://app.example.com".parse().unwrap());
+    assert_eq!(
+        mint.clone().oneshot(friendly).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Non-browser clients send no Origin.
+    assert_eq!(
+        mint.oneshot(post_as(Some(1))).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
 #[test]
 fn debug_shows_no_ticket() {
     let store = Store::new();

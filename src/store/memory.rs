@@ -136,7 +136,7 @@ impl Hasher for LookupHasher {
 
 impl<I> MemoryStore<I> {
     /// A store with TTL [`DEFAULT_TTL`] (30 s), at most 100,000 live
-    /// tickets, the system clock, and one shard per quarter core.
+    /// tickets, the system clock, and four shards per core.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -157,7 +157,7 @@ impl<I> MemoryStore<I> {
         let store = &*self.shared;
         store.reserve()?;
         loop {
-            let (parts, text) = TicketParts::generate();
+            let (parts, ticket) = TicketParts::generate(store.ttl);
             let shard = store.expiry_shard(parts.lookup);
             let mut fifo = shard.lock();
             // The time is read under the shard lock so that each FIFO is
@@ -178,7 +178,7 @@ impl<I> MemoryStore<I> {
                 at: now,
             });
             store.sweep_if_due(shard, &mut fifo);
-            return Ok(Ticket::new(text, store.ttl));
+            return Ok(ticket);
         }
     }
 
@@ -194,12 +194,12 @@ impl<I> MemoryStore<I> {
     /// [`TicketError::Malformed`] for text that is not a ticket of ours,
     /// [`TicketError::Unknown`] for a ticket never minted here, already
     /// used, or presented with a wrong secret half, and
-    /// [`TicketError::Expired`] when presented after its TTL.
+    /// [`TicketError::Expired`] when presented after its TTL. An expired
+    /// ticket that the store has already reclaimed (minting reclaims them
+    /// as it goes) is indistinguishable from one never minted: `Unknown`.
     pub fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
         let store = &*self.shared;
-        let Some(parts) = TicketParts::parse(presented) else {
-            return Err(TicketError::Malformed(Redacted::new(presented)));
-        };
+        let parts = TicketParts::parse(presented)?;
         let now = store.now_nanos();
         // Remove first, check after: the removal is the atomic step that
         // makes the ticket single use, and a wrong secret burns it.

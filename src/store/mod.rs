@@ -64,6 +64,61 @@ pub struct Redeemed<I> {
 ///
 /// The method names differ from [`MemoryStore`]'s synchronous inherent
 /// `mint` / `consume` so that both can be called on it without ambiguity.
+///
+/// Another backend builds on [`TicketParts`](crate::TicketParts), which
+/// draws, parses and compares tickets. A toy one, single process:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::future::{Ready, ready};
+/// use std::sync::{Arc, Mutex};
+/// use std::time::{Duration, SystemTime};
+/// use tower_ws_ticket::{MintError, Redacted, Redeemed, Ticket, TicketError, TicketParts, TicketStore};
+///
+/// type Secret = [u8; TicketParts::SECRET_LEN];
+///
+/// #[derive(Clone, Default)]
+/// struct MapStore(Arc<Mutex<HashMap<u64, (Secret, String, SystemTime)>>>);
+///
+/// impl TicketStore for MapStore {
+///     type Identity = String;
+///     type IssueFuture = Ready<Result<Ticket, MintError>>;
+///     type RedeemFuture = Ready<Result<Redeemed<String>, TicketError>>;
+///
+///     fn issue(&self, identity: String) -> Self::IssueFuture {
+///         let (parts, ticket) = TicketParts::generate(self.ttl());
+///         let entry = (*parts.expose_secret(), identity, SystemTime::now());
+///         self.0.lock().unwrap().insert(parts.lookup(), entry);
+///         ready(Ok(ticket))
+///     }
+///
+///     fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+///         let outcome = TicketParts::parse(presented).and_then(|parts| {
+///             // Take the entry out first: that makes the ticket single use.
+///             // (A real store also checks the TTL here.)
+///             let taken = self.0.lock().unwrap().remove(&parts.lookup());
+///             match taken {
+///                 Some((secret, identity, minted_at)) if parts.secret_matches(&secret) => {
+///                     Ok(Redeemed { identity, minted_at })
+///                 }
+///                 _ => Err(TicketError::Unknown(Redacted::new(presented))),
+///             }
+///         });
+///         ready(outcome)
+///     }
+///
+///     fn ttl(&self) -> Duration {
+///         Duration::from_secs(30)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MapStore::default();
+/// let ticket = store.issue("alice".into()).await.unwrap();
+/// assert_eq!(store.redeem(ticket.expose_secret()).await.unwrap().identity, "alice");
+/// assert!(store.redeem(ticket.expose_secret()).await.is_err());
+/// # }
+/// ```
 pub trait TicketStore: Clone + Send + Sync + 'static {
     /// The identity a ticket is bound to (the application's user or session).
     type Identity: Clone + Send + Sync + 'static;

@@ -339,10 +339,10 @@ where
         let mut value = encode_value(&identity).map_err(MintError::Unavailable)?;
         let minted = shared.bounded(async {
             for _ in 0..MINT_DRAWS {
-                let (parts, text) = TicketParts::generate();
+                let (parts, ticket) = TicketParts::generate(shared.ttl);
                 value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
                 match shared.store(parts.lookup, &value).await? {
-                    Stored::Minted => return Ok(Ok(text)),
+                    Stored::Minted => return Ok(Ok(ticket)),
                     Stored::Full => return Ok(Err(MintError::Full)),
                     Stored::Taken => {}
                 }
@@ -352,7 +352,7 @@ where
             ))))
         });
         match minted.await {
-            Ok(Ok(text)) => Ok(Ticket::new(text, shared.ttl)),
+            Ok(Ok(ticket)) => Ok(ticket),
             Ok(Err(err)) => Err(err),
             Err(unavailable) => Err(MintError::Unavailable(unavailable)),
         }
@@ -379,9 +379,7 @@ where
     ///
     /// When polled outside a Tokio runtime with the time driver enabled.
     pub async fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
-        let Some(parts) = TicketParts::parse(presented) else {
-            return Err(TicketError::Malformed(Redacted::new(presented)));
-        };
+        let parts = TicketParts::parse(presented)?;
         self.consume_parts(parts, Redacted::new(presented)).await
     }
 
@@ -622,10 +620,11 @@ where
     }
 
     fn redeem(&self, presented: &str) -> Self::RedeemFuture {
-        let shown = Redacted::new(presented);
-        let Some(parts) = TicketParts::parse(presented) else {
-            return Box::pin(std::future::ready(Err(TicketError::Malformed(shown))));
+        let parts = match TicketParts::parse(presented) {
+            Ok(parts) => parts,
+            Err(malformed) => return Box::pin(std::future::ready(Err(malformed))),
         };
+        let shown = Redacted::new(presented);
         let store = self.clone();
         Box::pin(async move { store.consume_parts(parts, shown).await })
     }
@@ -795,7 +794,7 @@ mod tests {
     use super::*;
 
     fn parts() -> TicketParts {
-        TicketParts::generate().0
+        TicketParts::draw().0
     }
 
     fn sealed<I: Serialize>(parts: &TicketParts, identity: &I) -> Vec<u8> {
