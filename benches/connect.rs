@@ -56,6 +56,44 @@ fn serve(router: Router) -> (Runtime, SocketAddr) {
     (runtime, addr)
 }
 
+/// The two servers, the same route with and without the layer, and the
+/// client's runtime (dropped first: fields drop in order).
+struct Servers {
+    client: Runtime,
+    /// Without the layer; it ignores the `?ticket=` query.
+    plain: SocketAddr,
+    /// With the layer, over the store given to [`Servers::start`].
+    guarded: SocketAddr,
+    /// A ticket for the server without the layer, to get the same URL
+    /// shape: one ticket, never consumed, serves for all its requests.
+    decoy: String,
+    _guarded_runtime: Runtime,
+    _plain_runtime: Runtime,
+}
+
+impl Servers {
+    fn start(store: &MemoryStore<u32>) -> Self {
+        let (_plain_runtime, plain) = serve(Router::new().route("/ws", get(upgrade)));
+        let (_guarded_runtime, guarded) = serve(Router::new().route(
+            "/ws",
+            get(upgrade).route_layer(WsTicketLayer::new(store.clone())),
+        ));
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime");
+        let decoy = store.mint(0).expect("mint").expose_secret().to_owned();
+        Self {
+            client,
+            plain,
+            guarded,
+            decoy,
+            _guarded_runtime,
+            _plain_runtime,
+        }
+    }
+}
+
 /// `iters` handshake requests to `addr`, one per ticket.
 fn requests(addr: SocketAddr, tickets: impl Iterator<Item = String>) -> Vec<Request> {
     tickets
@@ -88,26 +126,14 @@ fn connects(c: &mut Criterion) {
     let store = MemoryStore::<u32>::builder()
         .ttl(Duration::from_secs(600))
         .build();
-    let (_plain_runtime, plain) = serve(Router::new().route("/ws", get(upgrade)));
-    let (_guarded_runtime, guarded) = serve(Router::new().route(
-        "/ws",
-        get(upgrade).route_layer(WsTicketLayer::new(store.clone())),
-    ));
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
-
-    // The server without the layer gets the same URL shape; one ticket,
-    // never consumed, serves for all its requests.
-    let decoy = store.mint(0).expect("mint").expose_secret().to_owned();
+    let servers = Servers::start(&store);
 
     let mut group = c.benchmark_group("ws_connect_loopback");
     group.throughput(Throughput::Elements(1));
     group.bench_function("without_layer", |b| {
         b.iter_custom(|iters| {
-            let requests = requests(plain, (0..iters).map(|_| decoy.clone()));
-            client.block_on(connect_all(requests))
+            let requests = requests(servers.plain, (0..iters).map(|_| servers.decoy.clone()));
+            servers.client.block_on(connect_all(requests))
         })
     });
     group.bench_function("with_layer", |b| {
@@ -116,8 +142,8 @@ fn connects(c: &mut Criterion) {
                 let ticket = store.mint(u32::try_from(i).unwrap_or(u32::MAX));
                 ticket.expect("mint").expose_secret().to_owned()
             });
-            let requests = requests(guarded, tickets);
-            client.block_on(connect_all(requests))
+            let requests = requests(servers.guarded, tickets);
+            servers.client.block_on(connect_all(requests))
         })
     });
     group.finish();
@@ -132,30 +158,24 @@ fn paired() {
     const ROUNDS: usize = 400;
     const PAIRED_BATCH: usize = 100;
     let store = MemoryStore::<u32>::new();
-    let (_plain_runtime, plain) = serve(Router::new().route("/ws", get(upgrade)));
-    let (_guarded_runtime, guarded) = serve(Router::new().route(
-        "/ws",
-        get(upgrade).route_layer(WsTicketLayer::new(store.clone())),
-    ));
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    let decoy = store.mint(0).expect("mint").expose_secret().to_owned();
+    let servers = Servers::start(&store);
 
     let (mut without, mut with) = (Duration::ZERO, Duration::ZERO);
     let mut ratios = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
-        let plain_requests = requests(plain, (0..PAIRED_BATCH).map(|_| decoy.clone()));
+        let plain_requests = requests(
+            servers.plain,
+            (0..PAIRED_BATCH).map(|_| servers.decoy.clone()),
+        );
         let tickets =
             (0..PAIRED_BATCH).map(|_| store.mint(0).expect("mint").expose_secret().to_owned());
-        let guarded_requests = requests(guarded, tickets);
+        let guarded_requests = requests(servers.guarded, tickets);
         let (a, b) = if round % 2 == 0 {
-            let a = client.block_on(connect_all(plain_requests));
-            (a, client.block_on(connect_all(guarded_requests)))
+            let a = servers.client.block_on(connect_all(plain_requests));
+            (a, servers.client.block_on(connect_all(guarded_requests)))
         } else {
-            let b = client.block_on(connect_all(guarded_requests));
-            (client.block_on(connect_all(plain_requests)), b)
+            let b = servers.client.block_on(connect_all(guarded_requests));
+            (servers.client.block_on(connect_all(plain_requests)), b)
         };
         without += a;
         with += b;

@@ -8,14 +8,17 @@ mod support;
 
 #[path = "../examples/stack_axum/app.rs"]
 mod app;
+// Where app.rs finds the shared demo pieces (`crate::demo`).
+use support::demo;
 
 use std::net::SocketAddr;
 
-use app::{DEMO_USER_HEADER, MINT_PATH, Store, app};
+use app::app;
 use bytes::Bytes;
+use demo::{DEMO_USER_HEADER, MINT_PATH, Store};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use support::{connect, mint, next_text, refused_status, round_trip, send, serve_axum};
+use support::{connect, mint_for, next_text, refused_status, round_trip, send, serve_axum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower_ws_ticket::{ChildCredential, InternalCredential};
@@ -24,14 +27,6 @@ async fn serve() -> (SocketAddr, InternalCredential) {
     let internal = InternalCredential::generate();
     let addr = serve_axum(app(Store::new(), internal.clone())).await;
     (addr, internal)
-}
-
-async fn mint_for(addr: SocketAddr, user: &str) -> String {
-    mint(
-        &format!("http://{addr}{MINT_PATH}"),
-        &[(DEMO_USER_HEADER, user)],
-    )
-    .await
 }
 
 /// The attach URL a spawned child would be given for `path`.

@@ -7,37 +7,29 @@ mod support;
 
 #[path = "../examples/stack_hyper/app.rs"]
 mod app;
+// Where app.rs finds the shared demo pieces (`crate::demo`).
+use support::demo;
 
 use std::net::SocketAddr;
 
-use app::{DEMO_USER_HEADER, MINT_PATH, Store, WS_PREFIX};
+use app::WS_PREFIX;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use demo::Store;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{Empty, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{STEP, connect, mint, next_text, refused_status, round_trip, send};
-use tokio::net::{TcpListener, TcpStream};
+use support::{
+    STEP, connect, mint_for, next_text, read_response, refused_status, round_trip, send,
+};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 async fn start() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { app::serve(listener, Store::new()).await.expect("server") });
-    addr
-}
-
-async fn mint_for(addr: SocketAddr, user: &str) -> String {
-    mint(
-        &format!("http://{addr}{MINT_PATH}"),
-        &[(DEMO_USER_HEADER, user)],
-    )
-    .await
+    support::serve_on_loopback(|listener| app::serve(listener, Store::new())).await
 }
 
 /// An HTTP/2 connection (prior knowledge, no TLS) to `addr`.
@@ -69,25 +61,6 @@ async fn h2_websocket_connect(
         .await
         .expect("CONNECT answered in time")
         .expect("CONNECT sent")
-}
-
-/// The next text message on a WebSocket over any stream.
-async fn next_text_on<S>(socket: &mut WebSocketStream<S>) -> String
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(STEP, socket.next())
-            .await
-            .expect("no message in time")
-            .expect("socket closed")
-            .expect("socket error");
-        match message {
-            Message::Text(text) => return text.to_string(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected text, got {other:?}"),
-        }
-    }
 }
 
 #[tokio::test]
@@ -138,12 +111,8 @@ async fn h2_extended_connect_with_a_ticket_opens_the_socket_once() {
         .expect("the CONNECT stream is handed over");
     let mut socket =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
-    assert_eq!(next_text_on(&mut socket).await, "hello ivan");
-    socket
-        .send(Message::text("over h2"))
-        .await
-        .expect("send over h2");
-    assert_eq!(next_text_on(&mut socket).await, "over h2");
+    assert_eq!(next_text(&mut socket).await, "hello ivan");
+    assert_eq!(round_trip(&mut socket, "over h2").await, "over h2");
 
     // Replayed, on the same HTTP/2 connection and over HTTP/1.1.
     let replay = h2_websocket_connect(&mut client, addr, &path).await;
@@ -198,13 +167,8 @@ async fn requests_outside_the_prefix_pass_untouched_on_both_protocols() {
         .await
         .expect("answered in time")
         .expect("GET over HTTP/2");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, _, body) = read_response(response).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "ok");
 
     // Upgrades outside the prefix reach the handler, which has no socket

@@ -5,14 +5,15 @@ mod support;
 
 #[path = "../examples/stack_tonic/app.rs"]
 mod app;
+// Where app.rs finds the shared demo pieces (`crate::demo`).
+use support::demo;
 
 use std::net::SocketAddr;
 
-use app::{DEMO_USER_HEADER, MINT_PATH, Store};
+use demo::Store;
 use futures_util::StreamExt;
 use http::StatusCode;
-use support::{connect, mint, next_text, refused_status, round_trip};
-use tokio::net::TcpListener;
+use support::{connect, mint_for, next_text, refused_status, round_trip, serve_on_loopback};
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -28,18 +29,11 @@ enum Server {
 }
 
 async fn start(server: Server) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
     let store = Store::new();
     match server {
-        Server::Upgrades => {
-            tokio::spawn(async move { app::serve(listener, store).await.expect("server") });
-        }
-        Server::Tonic => {
-            tokio::spawn(async move { app::serve_tonic(listener, store).await.expect("server") });
-        }
+        Server::Upgrades => serve_on_loopback(|listener| app::serve(listener, store)).await,
+        Server::Tonic => serve_on_loopback(|listener| app::serve_tonic(listener, store)).await,
     }
-    addr
 }
 
 async fn health_check(addr: SocketAddr) -> ServingStatus {
@@ -62,14 +56,6 @@ async fn health_check(addr: SocketAddr) -> ServingStatus {
     tokio::time::timeout(support::STEP, call)
         .await
         .expect("gRPC call timed out")
-}
-
-async fn mint_for(addr: SocketAddr, user: &str) -> String {
-    mint(
-        &format!("http://{addr}{MINT_PATH}"),
-        &[(DEMO_USER_HEADER, user)],
-    )
-    .await
 }
 
 #[tokio::test]

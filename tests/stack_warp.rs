@@ -5,29 +5,19 @@ mod support;
 
 #[path = "../examples/stack_warp/app.rs"]
 mod app;
+// Where app.rs finds the shared demo pieces (`crate::demo`).
+use support::demo;
 
 use std::net::SocketAddr;
 
-use app::{DEMO_USER_HEADER, MINT_PATH, Store};
 use bytes::Bytes;
+use demo::{MINT_PATH, Store};
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use support::{connect, mint, next_text, refused_status, round_trip, send};
-use tokio::net::TcpListener;
+use support::{connect, mint_for, next_text, refused_status, round_trip, send};
 
 async fn start() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { app::serve(listener, Store::new()).await.expect("server") });
-    addr
-}
-
-async fn mint_for(addr: SocketAddr, user: &str) -> String {
-    mint(
-        &format!("http://{addr}{MINT_PATH}"),
-        &[(DEMO_USER_HEADER, user)],
-    )
-    .await
+    support::serve_on_loopback(|listener| app::serve(listener, Store::new())).await
 }
 
 #[tokio::test]

@@ -19,30 +19,27 @@
 //! Sign-in is a stand-in: [`demo_auth`] trusts an `x-demo-user` header.
 //! Put your real session check there; the crate only needs the signed-in
 //! identity in the request extensions of the mint route.
+//!
+//! The stand-in, the [`User`] and the `/api/ws` handler [`socket`] (which,
+//! like `/api/pub`'s, takes the [`Principal`] as a required `Extension`, so
+//! the route fails closed without the layer) are shared with the other
+//! stack examples, in `examples/common/demo.rs`.
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{Extensions, HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::ConnectInfo;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{Extensions, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Extension, Router};
-use tower_ws_ticket::{InternalCredential, MemoryStore, MintService, Principal, WsTicketLayer};
+use tower_ws_ticket::{InternalCredential, MintService, Principal, WsTicketLayer};
 
-/// Where the page asks for a ticket.
-pub const MINT_PATH: &str = "/api/auth/ws-ticket";
-/// The stand-in sign-in header (see [`demo_auth`]).
-pub const DEMO_USER_HEADER: &str = "x-demo-user";
-
-/// The signed-in user, as the application's own auth knows it: the identity
-/// a ticket is bound to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User(pub String);
-
-/// The store shared by the mint route and the socket routes.
-pub type Store = MemoryStore<User>;
+// The demo pieces the stack examples share (`examples/common/demo.rs`):
+// `main.rs`, and each test that includes this file, load them as
+// `crate::demo`.
+use crate::demo::{MINT_PATH, Store, User, demo_auth, socket};
 
 /// The whole app: the mint route and the two socket routes, each socket
 /// route with its own layer. Serve it with
@@ -89,35 +86,6 @@ fn connect_info(extensions: &Extensions) -> Option<SocketAddr> {
         .map(|ConnectInfo(addr)| *addr)
 }
 
-/// Stand-in authentication: trusts the `x-demo-user` header and puts the
-/// [`User`] it names into the request extensions, where [`MintService`]
-/// looks for it. It never refuses: without the header the mint route
-/// answers 401 itself. NOT authentication; replace it with your session
-/// check.
-async fn demo_auth(mut req: Request, next: Next) -> Response {
-    if let Some(user) = demo_user(req.headers()) {
-        req.extensions_mut().insert(user);
-    }
-    next.run(req).await
-}
-
-/// The user the stand-in header names: printable ASCII, 1 to 64 bytes.
-fn demo_user(headers: &HeaderMap) -> Option<User> {
-    let name = headers.get(DEMO_USER_HEADER)?.to_str().ok()?.trim();
-    (!name.is_empty() && name.len() <= 64).then(|| User(name.to_owned()))
-}
-
-/// `/api/ws`: the layer admitted the upgrade and left the [`Principal`] in
-/// the extensions. Taking it as `Extension` (not `Option<Extension>`) makes
-/// the route fail closed should it ever be mounted without the layer.
-async fn socket(
-    upgrade: WebSocketUpgrade,
-    Extension(principal): Extension<Principal<User>>,
-) -> Response {
-    let greeting = greeting(&principal);
-    upgrade.on_upgrade(move |socket| echo(socket, greeting))
-}
-
 /// `/api/pub`: the layer already refuses tickets here (`without_tickets`);
 /// the handler checks again before upgrading, so loosening the layer by
 /// mistake cannot open this route to browsers.
@@ -128,35 +96,6 @@ async fn publish(
     if !matches!(principal, Principal::Internal) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    let greeting = greeting(&principal);
-    upgrade.on_upgrade(move |socket| echo(socket, greeting))
-}
-
-/// The first message on a socket: who the layer says is connected.
-fn greeting(principal: &Principal<User>) -> String {
-    match principal {
-        Principal::Ticket(redeemed) => format!("hello {}", redeemed.identity.0),
-        Principal::Internal => "hello internal client".to_owned(),
-        Principal::SessionToken => "hello session".to_owned(),
-        // Principal is non-exhaustive: a later credential kind greets too.
-        _ => "hello".to_owned(),
-    }
-}
-
-/// Greets, then echoes text until the client closes.
-async fn echo(mut socket: WebSocket, greeting: String) {
-    if socket.send(Message::Text(greeting.into())).await.is_err() {
-        return;
-    }
-    while let Some(Ok(message)) = socket.recv().await {
-        let reply: Utf8Bytes = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => break,
-            // axum answers pings itself; binary is not part of this demo.
-            _ => continue,
-        };
-        if socket.send(Message::Text(reply)).await.is_err() {
-            break;
-        }
-    }
+    // Internal, so the same socket as `/api/ws`.
+    socket(upgrade, Extension(principal)).await
 }

@@ -23,7 +23,8 @@
 //!
 //! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
 //! (through [`MintService::identity_from`]). Put your real session check
-//! there.
+//! there. The stand-in, the [`User`] and the hyper-util accept loop are
+//! shared with the other stack examples, in `examples/common/demo.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,7 +39,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;
@@ -46,21 +46,15 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tower::{Layer, Service, ServiceExt};
-use tower_ws_ticket::{MemoryStore, MintService, Principal, WsTicketLayer};
+use tower_ws_ticket::{MintService, Principal, WsTicketLayer};
 
-/// Where the page asks for a ticket.
-pub const MINT_PATH: &str = "/api/auth/ws-ticket";
-/// The stand-in sign-in header.
-pub const DEMO_USER_HEADER: &str = "x-demo-user";
+// The demo pieces the stack examples share (`examples/common/demo.rs`):
+// `main.rs`, and each test that includes this file, load them as
+// `crate::demo`.
+use crate::demo::{self, MINT_PATH, Store, User, demo_user, greeting};
+
 /// The socket routes: this path and everything below it.
 pub const WS_PREFIX: &str = "/api/ws";
-
-/// The signed-in user: the identity a ticket is bound to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User(pub String);
-
-/// The store shared by the mint route and the layer.
-pub type Store = MemoryStore<User>;
 
 /// The whole app as one tower service: the handler, wrapped by the layer
 /// scoped to [`WS_PREFIX`].
@@ -91,28 +85,12 @@ pub fn service(
 ///
 /// When accepting a connection fails.
 pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
-    let service = service(store);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Without it an HTTP/2 client may not send `:protocol` (RFC 8441).
     builder.http2().enable_connect_protocol();
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        // A plain `SocketAddr` extension is where the layer looks for the
-        // peer address by default (for audit events).
-        let service = service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert::<SocketAddr>(peer);
-                req
-            });
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let io = TokioIo::new(stream);
-            let service = TowerToHyperService::new(service);
-            // A client that hangs up mid-request is not the server's error.
-            let _ = builder.serve_connection_with_upgrades(io, service).await;
-        });
-    }
+    // A plain `SocketAddr` extension is where the layer looks for the peer
+    // address by default (for audit events).
+    demo::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
 }
 
 async fn handle(
@@ -155,11 +133,7 @@ fn websocket(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(principal) = req.extensions_mut().remove::<Principal<User>>() else {
         return status(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let greeting = match principal {
-        Principal::Ticket(redeemed) => format!("hello {}", redeemed.identity.0),
-        // Only tickets are configured; Principal is non-exhaustive.
-        _ => "hello".to_owned(),
-    };
+    let greeting = greeting(&principal);
 
     // Resolves once the response below is sent: for HTTP/1.1 the
     // connection, for HTTP/2 the CONNECT stream.
@@ -241,13 +215,6 @@ where
             break;
         }
     }
-}
-
-/// The stand-in sign-in: the user the `x-demo-user` header names
-/// (printable ASCII, 1 to 64 bytes). NOT authentication; replace it.
-fn demo_user(headers: &HeaderMap) -> Option<User> {
-    let name = headers.get(DEMO_USER_HEADER)?.to_str().ok()?.trim();
-    (!name.is_empty() && name.len() <= 64).then(|| User(name.to_owned()))
 }
 
 fn status(status: StatusCode) -> Response<Full<Bytes>> {

@@ -9,35 +9,26 @@
 //! # then open ws://127.0.0.1:3000/api/ws?ticket=<ticket> within 30 s
 //! ```
 
+// The pieces the stack examples share; `app.rs` uses them as `crate::demo`.
+#[path = "../common/demo.rs"]
+mod demo;
+
 mod app;
 
 use std::error::Error;
 
-use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    // Audit events are tracing events (target tower_ws_ticket::audit).
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let listener = TcpListener::bind(&addr).await?;
-    let local = listener.local_addr()?;
+    // Logging (audit events included) on, and bound to `ADDR`.
+    let (listener, local) = demo::listen().await?;
 
     println!("stack_hyper listening on http://{local} (HTTP/1.1 and HTTP/2)");
-    println!(
-        "  ticket: curl -X POST -H '{}: alice' http://{local}{}",
-        app::DEMO_USER_HEADER,
-        app::MINT_PATH
-    );
+    demo::print_ticket_hint(local);
     println!(
         "  socket: ws://{local}{}?ticket=<ticket>  (HTTP/1.1, or HTTP/2 extended CONNECT)",
         app::WS_PREFIX
     );
 
-    app::serve(listener, app::Store::new()).await?;
+    app::serve(listener, demo::Store::new()).await?;
     Ok(())
 }

@@ -21,37 +21,27 @@
 //!   only; serve sockets with [`serve`].
 //!
 //! Sign-in is a stand-in: an `x-demo-user` header names the user (see
-//! [`routes`]). Put your real session check there.
+//! [`routes`]). Put your real session check there. The stand-in, the
+//! [`User`], the socket handler and the hyper-util accept loop are shared
+//! with the other stack examples, in `examples/common/demo.rs`.
 
 use std::net::SocketAddr;
 
-use axum::Extension;
-use axum::extract::Request;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{Extensions, HeaderMap};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::http::Extensions;
+use axum::middleware;
 use axum::routing::any;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::server::{TcpConnectInfo, TcpIncoming};
-use tower::{Layer, ServiceExt};
-use tower_ws_ticket::{MemoryStore, MintService, Principal, WsTicketLayer};
+use tower::Layer;
+use tower_ws_ticket::{MintService, WsTicketLayer};
 
-/// Where the page asks for a ticket.
-pub const MINT_PATH: &str = "/api/auth/ws-ticket";
-/// The stand-in sign-in header.
-pub const DEMO_USER_HEADER: &str = "x-demo-user";
-
-/// The signed-in user: the identity a ticket is bound to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User(pub String);
-
-/// The store shared by the mint route and the layer.
-pub type Store = MemoryStore<User>;
+// The demo pieces the stack examples share (`examples/common/demo.rs`):
+// `main.rs`, and each test that includes this file, load them as
+// `crate::demo`.
+use crate::demo::{self, MINT_PATH, Store, User, demo_auth, socket};
 
 /// gRPC health and the web routes as one tonic [`Routes`]: the axum router
 /// goes in with `Routes::from`, the gRPC service with `add_service`.
@@ -96,31 +86,20 @@ fn tcp_peer(extensions: &Extensions) -> Option<SocketAddr> {
 /// When accepting a connection fails.
 pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
     let service = ws_layer(store.clone()).layer(routes(store).prepare());
-    let builder = auto::Builder::new(TokioExecutor::new());
     let local = listener.local_addr().ok();
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        // The same extension tonic's own server sets, so gRPC handlers'
-        // `Request::remote_addr` and the layer's audit events both see it.
-        let info = TcpConnectInfo {
-            local_addr: local,
-            remote_addr: Some(peer),
-        };
-        let service =
-            service
-                .clone()
-                .map_request(move |mut req: Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(info.clone());
-                    req
-                });
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let io = TokioIo::new(stream);
-            let service = TowerToHyperService::new(service);
-            // A client that hangs up mid-request is not the server's error.
-            let _ = builder.serve_connection_with_upgrades(io, service).await;
-        });
-    }
+    // The same extension tonic's own server sets, so gRPC handlers'
+    // `Request::remote_addr` and the layer's audit events both see it.
+    let info = move |peer| TcpConnectInfo {
+        local_addr: local,
+        remote_addr: Some(peer),
+    };
+    demo::serve_with_upgrades(
+        listener,
+        auto::Builder::new(TokioExecutor::new()),
+        service,
+        info,
+    )
+    .await
 }
 
 /// Serves [`routes`] with tonic's own server, the layer in
@@ -140,51 +119,4 @@ pub async fn serve_tonic(
         .add_routes(routes(store))
         .serve_with_incoming(TcpIncoming::from(listener))
         .await
-}
-
-/// Stand-in authentication: trusts the `x-demo-user` header (printable
-/// ASCII, 1 to 64 bytes) and puts the [`User`] in the extensions, where
-/// [`MintService`] looks. NOT authentication; replace it.
-async fn demo_auth(mut req: Request, next: Next) -> Response {
-    if let Some(user) = demo_user(req.headers()) {
-        req.extensions_mut().insert(user);
-    }
-    next.run(req).await
-}
-
-fn demo_user(headers: &HeaderMap) -> Option<User> {
-    let name = headers.get(DEMO_USER_HEADER)?.to_str().ok()?.trim();
-    (!name.is_empty() && name.len() <= 64).then(|| User(name.to_owned()))
-}
-
-/// `/api/ws`: the layer left the [`Principal`] in the extensions. Taking it
-/// as a required `Extension` fails closed should the layer ever be missing.
-async fn socket(
-    upgrade: WebSocketUpgrade,
-    Extension(principal): Extension<Principal<User>>,
-) -> Response {
-    let greeting = match principal {
-        Principal::Ticket(redeemed) => format!("hello {}", redeemed.identity.0),
-        // Only tickets are configured here; Principal is non-exhaustive.
-        _ => "hello".to_owned(),
-    };
-    upgrade.on_upgrade(move |socket| echo(socket, greeting))
-}
-
-/// Greets, then echoes text until the client closes.
-async fn echo(mut socket: WebSocket, greeting: String) {
-    if socket.send(Message::Text(greeting.into())).await.is_err() {
-        return;
-    }
-    while let Some(Ok(message)) = socket.recv().await {
-        let reply: Utf8Bytes = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => break,
-            // axum answers pings itself; binary is not part of this demo.
-            _ => continue,
-        };
-        if socket.send(Message::Text(reply)).await.is_err() {
-            break;
-        }
-    }
 }

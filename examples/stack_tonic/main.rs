@@ -12,33 +12,24 @@
 //! `tonic::transport::Server::builder().layer(...)`, which cannot upgrade
 //! connections: see the docs of `app.rs`.
 
+// The pieces the stack examples share; `app.rs` uses them as `crate::demo`.
+#[path = "../common/demo.rs"]
+mod demo;
+
 mod app;
 
 use std::error::Error;
 
-use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    // Audit events are tracing events (target tower_ws_ticket::audit).
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    // Logging (audit events included) on, and bound to `ADDR`.
+    let (listener, local) = demo::listen().await?;
     let tonic_server = std::env::var("SERVER").is_ok_and(|server| server == "tonic");
-    let listener = TcpListener::bind(&addr).await?;
-    let local = listener.local_addr()?;
-    let store = app::Store::new();
+    let store = demo::Store::new();
 
     println!("stack_tonic listening on http://{local}");
     println!("  gRPC:   grpc.health.v1.Health/Check on the same port");
-    println!(
-        "  ticket: curl -X POST -H '{}: alice' http://{local}{}",
-        app::DEMO_USER_HEADER,
-        app::MINT_PATH
-    );
+    demo::print_ticket_hint(local);
     println!("  socket: ws://{local}/api/ws?ticket=<ticket>");
 
     if tonic_server {

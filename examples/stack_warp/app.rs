@@ -29,37 +29,30 @@
 //!
 //! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
 //! (through [`MintService::identity_from`]). Put your real session check
-//! there.
+//! there. The stand-in, the [`User`] and the hyper-util accept loop are
+//! shared with the other stack examples, in `examples/common/demo.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt};
-use tower_ws_ticket::{MemoryStore, MintService, Principal, WsTicketLayer};
+use tower_ws_ticket::{MintService, Principal, WsTicketLayer};
 use warp::Filter;
 use warp::ws::{Message, WebSocket, Ws};
 
-/// Where the page asks for a ticket.
-pub const MINT_PATH: &str = "/api/auth/ws-ticket";
-/// The stand-in sign-in header.
-pub const DEMO_USER_HEADER: &str = "x-demo-user";
-
-/// The signed-in user: the identity a ticket is bound to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User(pub String);
-
-/// The store shared by the mint route and the layer.
-pub type Store = MemoryStore<User>;
+// The demo pieces the stack examples share (`examples/common/demo.rs`):
+// `main.rs`, and each test that includes this file, load them as
+// `crate::demo`.
+use crate::demo::{self, MINT_PATH, Store, User, demo_user, greeting};
 
 /// One body type for the mint route's and warp's responses.
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -107,11 +100,7 @@ fn routes() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejectio
         .and(warp::ws())
         .and(warp::ext::get::<Principal<User>>())
         .map(|ws: Ws, principal: Principal<User>| {
-            let greeting = match principal {
-                Principal::Ticket(redeemed) => format!("hello {}", redeemed.identity.0),
-                // Only tickets are configured; Principal is non-exhaustive.
-                _ => "hello".to_owned(),
-            };
+            let greeting = greeting(&principal);
             ws.on_upgrade(move |socket| echo(socket, greeting))
         });
     let public = warp::path!("public" / "ws")
@@ -121,13 +110,6 @@ fn routes() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejectio
         .and(warp::get())
         .map(|| "hello from warp");
     guarded.or(public).or(hello)
-}
-
-/// Stand-in authentication: the user the `x-demo-user` header names
-/// (printable ASCII, 1 to 64 bytes). NOT authentication; replace it.
-fn demo_user(headers: &HeaderMap) -> Option<User> {
-    let name = headers.get(DEMO_USER_HEADER)?.to_str().ok()?.trim();
-    (!name.is_empty() && name.len() <= 64).then(|| User(name.to_owned()))
 }
 
 /// Greets, then echoes text until the client closes.
@@ -153,24 +135,8 @@ async fn echo(mut socket: WebSocket, greeting: String) {
 ///
 /// When accepting a connection fails.
 pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
-    let service = service(store);
     let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        // A plain `SocketAddr` extension is where the layer looks for the
-        // peer address by default (for audit events).
-        let service = service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert::<SocketAddr>(peer);
-                req
-            });
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let io = TokioIo::new(stream);
-            let service = TowerToHyperService::new(service);
-            // A client that hangs up mid-request is not the server's error.
-            let _ = builder.serve_connection_with_upgrades(io, service).await;
-        });
-    }
+    // A plain `SocketAddr` extension is where the layer looks for the peer
+    // address by default (for audit events).
+    demo::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
 }

@@ -32,8 +32,7 @@ impl Scope {
             return true;
         }
         let path = canonical(path);
-        self.exact.iter().any(|exact| *exact == path)
-            || self.prefixes.iter().any(|prefix| path.starts_with(prefix))
+        self.exact.contains(&path) || self.prefixes.iter().any(|prefix| path.starts_with(prefix))
     }
 }
 

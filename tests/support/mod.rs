@@ -3,15 +3,24 @@
 //! (tokio-tungstenite). Each test file uses the part it needs.
 #![allow(dead_code)]
 
+/// The stack examples' shared demo pieces (`examples/common/demo.rs`). A
+/// test that includes a stack example's `app.rs` brings this into its root
+/// with `use support::demo;`, where the app looks for it.
+#[path = "../../examples/common/demo.rs"]
+pub mod demo;
+
+use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -25,18 +34,29 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// Serves an axum router on a free loopback port, with the peer address
 /// available as `ConnectInfo<SocketAddr>`, and returns the address.
 pub async fn serve_axum(router: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
+    serve_on_loopback(|listener| async move {
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
-        .expect("axum server");
-    });
+    })
+    .await
+}
+
+/// Binds a free loopback port, spawns `serve` on it (a server that fails
+/// fails the test), and returns the address.
+pub async fn serve_on_loopback<F, E>(serve: impl FnOnce(TcpListener) -> F) -> SocketAddr
+where
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: Debug,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let server = serve(listener);
+    tokio::spawn(async move { server.await.expect("server") });
     addr
 }
 
@@ -47,6 +67,11 @@ pub async fn send(request: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap
         .await
         .expect("HTTP request timed out")
         .expect("HTTP request failed");
+    read_response(response).await
+}
+
+/// The status, headers and body text of `response`.
+pub async fn read_response(response: Response<Incoming>) -> (StatusCode, http::HeaderMap, String) {
     let status = response.status();
     let headers = response.headers().clone();
     let body = response
@@ -68,6 +93,16 @@ pub async fn mint(url: &str, headers: &[(&str, &str)]) -> String {
     let (status, _, body) = send(request.body(Full::default()).expect("request")).await;
     assert_eq!(status, StatusCode::OK, "mint answered {status}: {body}");
     ticket_from_json(&body)
+}
+
+/// Mints a ticket for `user` from a stack example's app at `addr`, signed in
+/// with the examples' stand-in header.
+pub async fn mint_for(addr: SocketAddr, user: &str) -> String {
+    mint(
+        &format!("http://{addr}{}", demo::MINT_PATH),
+        &[(demo::DEMO_USER_HEADER, user)],
+    )
+    .await
 }
 
 /// The `ticket` field of the mint route's JSON answer.
@@ -96,8 +131,12 @@ pub async fn refused_status(url: &str) -> StatusCode {
     }
 }
 
-/// The next text message on `socket`.
-pub async fn next_text(socket: &mut Socket) -> String {
+/// The next text message on `socket` (a [`Socket`], or a WebSocket over
+/// any other stream).
+pub async fn next_text<S>(socket: &mut WebSocketStream<S>) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     loop {
         let message = tokio::time::timeout(STEP, socket.next())
             .await
@@ -113,7 +152,10 @@ pub async fn next_text(socket: &mut Socket) -> String {
 }
 
 /// Sends `text` and returns the next text message.
-pub async fn round_trip(socket: &mut Socket, text: &str) -> String {
+pub async fn round_trip<S>(socket: &mut WebSocketStream<S>, text: &str) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     socket
         .send(Message::text(text))
         .await
