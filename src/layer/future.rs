@@ -34,11 +34,12 @@ pin_project! {
         S: Service<Request<ReqBody>>,
         T: TicketStore,
     {
-        // Redeeming a ticket; the request waits beside it.
+        // Redeeming a ticket; the request waits beside it, boxed so that
+        // the future stays small (and cheap to move) on every other path.
         Check {
             #[pin]
             check: T::RedeemFuture,
-            pending: Option<Pending<S, T, R, ReqBody>>,
+            pending: Option<Box<Pending<S, T, R, ReqBody>>>,
         },
         // The inner service has the request.
         Inner {
@@ -89,12 +90,12 @@ where
         Self {
             kind: Kind::Check {
                 check,
-                pending: Some(Pending {
+                pending: Some(Box::new(Pending {
                     request,
                     uri,
                     inner,
                     config,
-                }),
+                })),
             },
         }
     }
@@ -119,7 +120,7 @@ where
                         uri,
                         mut inner,
                         config,
-                    } = pending
+                    } = *pending
                         .take()
                         .expect("ResponseFuture polled after completion");
                     match outcome {
