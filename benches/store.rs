@@ -1,1 +1,462 @@
-fn main() {}
+//! Mint + consume pairs per second: `MemoryStore` beside the stores a user
+//! would otherwise write or pick off the shelf, and beside the floor that
+//! any store of random tickets in a concurrent map has to pay.
+//!
+//! Run with `cargo bench --bench store`; BENCHMARKS.md records the results
+//! and the ratios the store is held to.
+//!
+//! Contenders:
+//! - `ours`: `MemoryStore<u64>`, `mint` then `consume`.
+//! - `ironclad`: the hand-rolled shape found in the wild (ironclad-api
+//!   0.9.8): 32 bytes from the OS RNG, hex with a `wst_` prefix, a
+//!   `Mutex<HashMap<String, Instant>>`, and a full `retain` sweep on every
+//!   mint once 1,000 tickets are outstanding.
+//! - `moka`: `moka::sync::Cache<String, u64>` with a 30 s TTL, remove on
+//!   consume; ticket text made the way ours is.
+//! - `floor`: the same 32 random bytes, then one insert and one remove of
+//!   the 64-bit lookup key in a `DashMap<u64, ()>` hashed by identity and
+//!   sharded like ours: what is left once expiry, the cap, secrets, text
+//!   and identities are gone.
+//!
+//! Each contender is measured with 0, 100k and 1M live tickets outstanding
+//! (prefilled once per contender, 30 s TTL, so they stay live through its
+//! runs), at 1 and 2 threads. Before the timed groups, the bench prints the
+//! heap bytes each store holds per live ticket at 1M tickets, counted by a
+//! global allocator wrapper.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use dashmap::DashMap;
+use rand::{RngCore as _, TryRngCore as _};
+use tower_ws_ticket::MemoryStore;
+
+const TTL: Duration = Duration::from_secs(30);
+const LIVE: [(usize, &str); 3] = [(0, "0"), (100_000, "100k"), (1_000_000, "1M")];
+const THREADS: [usize; 2] = [1, 2];
+const MEMORY_TICKETS: usize = 1_000_000;
+
+// ---------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------
+
+/// Counts requested heap bytes while `COUNTING` is on.
+///
+/// Off by default, so that the timed runs pay one load of a never-written
+/// flag per allocation rather than a contended atomic add on a shared line.
+/// Requested sizes are counted, not what malloc rounds them up to.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static HEAP_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+fn note(delta: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        HEAP_BYTES.fetch_add(delta, Ordering::Relaxed);
+    }
+}
+
+fn signed(size: usize) -> isize {
+    isize::try_from(size).unwrap_or(isize::MAX)
+}
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the wrapper only adds to a counter.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same layout as given to us, per the caller's contract.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            note(signed(layout.size()));
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            note(signed(layout.size()));
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        note(-signed(layout.size()));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with this layout.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            note(signed(new_size) - signed(layout.size()));
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Runs `f` with the counter on, from zero.
+fn counting<T>(f: impl FnOnce() -> T) -> T {
+    HEAP_BYTES.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::SeqCst);
+    let kept = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    kept
+}
+
+/// Bytes counted so far, per ticket of `tickets`.
+fn per_ticket(tickets: usize) -> f64 {
+    #[expect(clippy::cast_precision_loss, reason = "a ratio for a report")]
+    let per = HEAP_BYTES.load(Ordering::Relaxed) as f64 / tickets as f64;
+    per
+}
+
+// ---------------------------------------------------------------------------
+// Contenders
+// ---------------------------------------------------------------------------
+
+trait Contender: Sync {
+    type Token;
+
+    fn mint(&self, identity: u64) -> Self::Token;
+
+    /// Consumes a ticket minted a moment ago; panics if the store refuses
+    /// it, so that a broken contender cannot look fast.
+    fn consume(&self, token: Self::Token);
+
+    /// Leaves `n` live tickets in the store.
+    fn prefill(&self, n: usize) {
+        for i in 0..n {
+            drop(self.mint(i as u64));
+        }
+    }
+
+    /// Live tickets, to check that the prefill outlived the runs.
+    fn live(&self) -> usize;
+}
+
+struct Ours(MemoryStore<u64>);
+
+impl Ours {
+    fn new() -> Self {
+        Self(
+            MemoryStore::builder()
+                .ttl(TTL)
+                .max_outstanding(4_000_000)
+                .build(),
+        )
+    }
+}
+
+impl Contender for Ours {
+    type Token = tower_ws_ticket::Ticket;
+
+    fn mint(&self, identity: u64) -> Self::Token {
+        self.0.mint(identity).expect("store has room")
+    }
+
+    fn consume(&self, token: Self::Token) {
+        let redeemed = self.0.consume(token.expose_secret()).expect("fresh ticket");
+        black_box(redeemed);
+    }
+
+    fn live(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The hand-rolled store: one lock around a map keyed by ticket text.
+struct Ironclad(Mutex<HashMap<String, Instant>>);
+
+impl Ironclad {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+
+    fn text() -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut raw)
+            .expect("OS RNG available");
+        let mut text = String::with_capacity(4 + 64);
+        text.push_str("wst_");
+        for b in raw {
+            text.push(char::from(HEX[usize::from(b >> 4)]));
+            text.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        text
+    }
+}
+
+impl Contender for Ironclad {
+    type Token = String;
+
+    fn mint(&self, _identity: u64) -> String {
+        let text = Self::text();
+        let mut map = self.0.lock().expect("not poisoned");
+        if map.len() >= 1_000 {
+            map.retain(|_, minted| minted.elapsed() < TTL);
+        }
+        map.insert(text.clone(), Instant::now());
+        text
+    }
+
+    fn consume(&self, token: String) {
+        let minted = self.0.lock().expect("not poisoned").remove(&token);
+        assert!(minted.is_some_and(|t| t.elapsed() <= TTL), "fresh ticket");
+    }
+
+    /// Inserts without the per-mint sweep: filling through `mint` would cost
+    /// O(n²) and leave the same map behind.
+    fn prefill(&self, n: usize) {
+        let mut map = self.0.lock().expect("not poisoned");
+        for _ in 0..n {
+            map.insert(Self::text(), Instant::now());
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.0.lock().expect("not poisoned").len()
+    }
+}
+
+/// The off-the-shelf choice: a TTL cache, remove on consume.
+struct Moka(moka::sync::Cache<String, u64>);
+
+impl Moka {
+    fn new() -> Self {
+        Self(moka::sync::Cache::builder().time_to_live(TTL).build())
+    }
+}
+
+impl Contender for Moka {
+    type Token = String;
+
+    fn mint(&self, identity: u64) -> String {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let mut text = String::with_capacity(4 + 43);
+        text.push_str("wst_");
+        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        self.0.insert(text.clone(), identity);
+        text
+    }
+
+    fn consume(&self, token: String) {
+        let identity = self.0.remove(&token).expect("fresh ticket");
+        black_box(identity);
+    }
+
+    fn live(&self) -> usize {
+        self.0.run_pending_tasks();
+        usize::try_from(self.0.entry_count()).unwrap_or(usize::MAX)
+    }
+}
+
+/// The identity hasher, as `MemoryStore` uses for its random lookup keys.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed");
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The floor: random bytes, one insert, one remove. No text, no secret
+/// check, no identity, no expiry, no cap.
+struct Floor(DashMap<u64, (), BuildHasherDefault<Identity>>);
+
+impl Floor {
+    fn new() -> Self {
+        // As many shards as `MemoryStore` has by default (sixteen per core,
+        // at least 64), so that the floor pays no contention ours avoids.
+        let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let shards = (cores * 16).max(64).next_power_of_two();
+        Self(DashMap::with_capacity_and_hasher_and_shard_amount(
+            0,
+            BuildHasherDefault::default(),
+            shards,
+        ))
+    }
+}
+
+impl Contender for Floor {
+    type Token = u64;
+
+    fn mint(&self, _identity: u64) -> u64 {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let lookup = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+        self.0.insert(lookup, ());
+        lookup
+    }
+
+    fn consume(&self, lookup: u64) {
+        assert!(self.0.remove(&lookup).is_some(), "fresh key");
+    }
+
+    fn live(&self) -> usize {
+        self.0.len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------
+
+/// Wall time of `iters` pairs split over `threads` threads that start
+/// together: the slowest thread's time, so the result is throughput.
+fn pairs<C: Contender>(store: &C, threads: usize, iters: u64) -> Duration {
+    let run = |n: u64| {
+        let start = Instant::now();
+        for i in 0..n {
+            store.consume(store.mint(i));
+        }
+        start.elapsed()
+    };
+    if threads == 1 {
+        return run(iters);
+    }
+    let barrier = Barrier::new(threads);
+    let share = iters / threads as u64;
+    let extra = iters % threads as u64;
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                let n = share + u64::from(t < extra);
+                let (barrier, run) = (&barrier, &run);
+                s.spawn(move || {
+                    barrier.wait();
+                    run(n)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn bench_contender<C: Contender>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    live: usize,
+    build: impl FnOnce() -> C,
+) {
+    let store = build();
+    let filled = Instant::now();
+    store.prefill(live);
+    for threads in THREADS {
+        group.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+            b.iter_custom(|iters| pairs(&store, threads, iters));
+        });
+    }
+    // The prefill must have stayed live through the runs, or they measured
+    // a smaller store than they claim.
+    let after = store.live();
+    if after < live || filled.elapsed() >= TTL {
+        eprintln!(
+            "warning: {name} with {live} live: {after} left after {:?}",
+            filled.elapsed()
+        );
+    }
+}
+
+fn mint_consume_pairs(c: &mut Criterion) {
+    for (live, label) in LIVE {
+        let mut group = c.benchmark_group(format!("pairs/live={label}"));
+        group
+            .throughput(Throughput::Elements(1))
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        bench_contender(&mut group, "ours", live, Ours::new);
+        bench_contender(&mut group, "floor", live, Floor::new);
+        bench_contender(&mut group, "moka", live, Moka::new);
+        if live > 0 {
+            // Each ironclad mint sweeps the whole map, ~25 ms a pair at 1M:
+            // criterion's fewest samples, flat as it advises for long
+            // iterations, keep the group within seconds and the prefill live.
+            group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        }
+        bench_contender(&mut group, "ironclad", live, Ironclad::new);
+        group.finish();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------
+
+/// Heap bytes a store holds per live ticket once `n` tickets are live.
+fn filled<C: Contender>(n: usize, build: impl FnOnce() -> C) -> f64 {
+    let store = counting(|| {
+        let store = build();
+        store.prefill(n);
+        // Settles moka's pending writes, so that they are counted.
+        assert_eq!(store.live(), n);
+        store
+    });
+    let per = per_ticket(n);
+    drop(store);
+    per
+}
+
+fn bytes_per_live_ticket() {
+    let n = MEMORY_TICKETS;
+    let ours = filled(n, Ours::new);
+    // A store in use also holds the expiry pairs of consumed tickets until
+    // a sweep drops them: count it again after as many pairs as live tickets.
+    let churned = counting(|| {
+        let store = Ours::new();
+        store.prefill(n);
+        for i in 0..n as u64 {
+            store.consume(store.mint(i));
+        }
+        assert_eq!(store.live(), n);
+        per_ticket(n)
+    });
+    let floor = filled(n, Floor::new);
+    let moka = filled(n, Moka::new);
+    let ironclad = filled(n, Ironclad::new);
+    println!("heap bytes per live ticket, {n} live (requested sizes, u64 identity):");
+    println!("  ours      {ours:6.1}  just minted");
+    println!("  ours      {churned:6.1}  after {n} more mint + consume pairs");
+    println!("  floor     {floor:6.1}  (u64 key only)");
+    println!("  moka      {moka:6.1}");
+    println!("  ironclad  {ironclad:6.1}  (text key and Instant, no identity)");
+}
+
+fn main() {
+    bytes_per_live_ticket();
+    let mut c = Criterion::default().configure_from_args();
+    mint_consume_pairs(&mut c);
+    c.final_summary();
+}

@@ -138,7 +138,7 @@ impl<T: TicketStore> MintService<T> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidOrigin`](crate::ConfigError::InvalidOrigin) for
+    /// [`ConfigError::InvalidOrigin`] for
     /// the first entry that is not `scheme://host[:port]`.
     pub fn try_allowed_origins<O: Into<String>>(
         mut self,

@@ -12,6 +12,14 @@
 //! that shard; the sweep visits at most twice as many pairs as consumes paid
 //! for it, so it too is amortized O(1), and the FIFO stays within about
 //! twice the live tickets whatever the mint rate.
+//!
+//! The cap on live tickets is kept without a counter shared by every call,
+//! which would move between cores twice per ticket: each shard holds a
+//! quota of places under the cap and counts its own live tickets, and the
+//! places no shard holds wait in a pool. A shard takes places from the pool
+//! in batches (smaller as the pool runs low); only once the pool is empty
+//! does a mint take back the places shards hold beyond their live tickets,
+//! one shard at a time, and the store is full when none are left.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,7 +38,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{MintError, TicketError};
 use crate::ticket::{Redacted, SECRET_LEN, Ticket, TicketParts};
 
-/// Default cap on live tickets: about 12 MiB of tickets at most.
+/// Default cap on live tickets: about 14 MiB of tickets at most.
 const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
 /// A shard's FIFO is swept once it holds at least this many leftovers of
 /// consumed tickets, and more leftovers than live pairs.
@@ -73,9 +81,9 @@ pub struct MemoryStore<I> {
 struct Shared<I> {
     tickets: DashMap<u64, Stored<I>, BuildHasherDefault<LookupHasher>>,
     expiry: Box<[ExpiryShard]>,
-    /// Live tickets, counted when a mint reserves its place; the hard cap
-    /// is enforced on this counter.
-    live: AtomicUsize,
+    /// Places under the cap that no shard holds. With every shard's
+    /// `quota`, they add up to `max_outstanding`.
+    pool: AtomicUsize,
     max_outstanding: usize,
     ttl: Duration,
     ttl_nanos: u64,
@@ -92,11 +100,18 @@ struct Stored<I> {
     identity: I,
 }
 
-/// One shard of expiry bookkeeping, on a cache line of its own so that
-/// counters of neighbouring shards do not bounce between cores.
+/// One shard of expiry bookkeeping and of the cap, on a cache line of its
+/// own so that counters of neighbouring shards do not bounce between cores.
 #[repr(align(128))]
 struct ExpiryShard {
     fifo: Mutex<VecDeque<Minted>>,
+    /// Live tickets whose lookup half falls in this shard. Only a holder of
+    /// the `fifo` lock raises it, and never past `quota`; a consume lowers
+    /// it without the lock.
+    live: AtomicUsize,
+    /// Places under the cap this shard holds. Changed only under the
+    /// `fifo` lock, and never below `live`.
+    quota: AtomicUsize,
     /// Leftovers of consumed tickets in `fifo`, approximately: a hint for
     /// when to sweep, never used for counting tickets.
     consumed: AtomicUsize,
@@ -136,7 +151,7 @@ impl Hasher for LookupHasher {
 
 impl<I> MemoryStore<I> {
     /// A store with TTL [`DEFAULT_TTL`] (30 s), at most 100,000 live
-    /// tickets, the system clock, and four shards per core.
+    /// tickets, the system clock, and sixteen shards per core (at least 64).
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -155,17 +170,28 @@ impl<I> MemoryStore<I> {
     /// count.
     pub fn mint(&self, identity: I) -> Result<Ticket, MintError> {
         let store = &*self.shared;
-        store.reserve()?;
         loop {
             let (parts, ticket) = TicketParts::generate(store.ttl);
             let shard = store.expiry_shard(parts.lookup);
             let mut fifo = shard.lock();
+            if !store.claim(shard) {
+                drop(fifo);
+                // No place left in this shard or the pool: reclaim expired
+                // tickets everywhere and the places other shards hold beyond
+                // their live tickets. Full only when that finds none.
+                if !store.reclaim() {
+                    return Err(MintError::Full);
+                }
+                continue;
+            }
             // The time is read under the shard lock so that each FIFO is
             // in mint order even when two threads mint into it at once.
             let now = store.now_nanos();
             store.reap(shard, &mut fifo, now);
             let MapEntry::Vacant(slot) = store.tickets.entry(parts.lookup) else {
-                // A 64-bit lookup half collided with a live ticket's: draw again.
+                // A 64-bit lookup half collided with a live ticket's: give
+                // the place back to the shard's quota and draw again.
+                shard.live.fetch_sub(1, Ordering::Relaxed);
                 continue;
             };
             slot.insert(Stored {
@@ -206,11 +232,9 @@ impl<I> MemoryStore<I> {
         let Some((_, stored)) = store.tickets.remove(&parts.lookup) else {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         };
-        store.live.fetch_sub(1, Ordering::AcqRel);
-        store
-            .expiry_shard(parts.lookup)
-            .consumed
-            .fetch_add(1, Ordering::Relaxed);
+        let shard = store.expiry_shard(parts.lookup);
+        shard.live.fetch_sub(1, Ordering::Relaxed);
+        shard.consumed.fetch_add(1, Ordering::Relaxed);
         if !parts.secret_matches(&stored.secret) {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         }
@@ -239,7 +263,7 @@ impl<I> MemoryStore<I> {
     /// O(1) each), so the answer never counts them.
     pub fn len(&self) -> usize {
         self.shared.reap_all();
-        self.shared.live.load(Ordering::Acquire)
+        self.shared.live()
     }
 
     /// Whether no live ticket exists.
@@ -260,27 +284,67 @@ impl<I> Shared<I> {
         &self.expiry[index]
     }
 
-    /// Takes one place under the cap, reclaiming expired tickets first when
-    /// the store looks full.
-    fn reserve(&self) -> Result<(), MintError> {
-        if self.try_reserve() {
-            return Ok(());
-        }
-        self.reap_all();
-        if self.try_reserve() {
-            Ok(())
-        } else {
-            Err(MintError::Full)
-        }
+    fn live(&self) -> usize {
+        self.expiry
+            .iter()
+            .map(|shard| shard.live.load(Ordering::Relaxed))
+            .sum()
     }
 
-    fn try_reserve(&self) -> bool {
-        let max = self.max_outstanding;
-        self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
+    /// Takes one place under the cap for a ticket filed in `shard`, whose
+    /// lock the caller holds: from the shard's quota, topped up from the
+    /// pool when it is used up. `false` when the pool is empty too.
+    fn claim(&self, shard: &ExpiryShard) -> bool {
+        // Only lock holders raise `live`, so it can only have dropped since
+        // this read: the check stays true until the increment below.
+        let live = shard.live.load(Ordering::Relaxed);
+        let quota = shard.quota.load(Ordering::Relaxed);
+        if live >= quota {
+            let taken = self.take_from_pool();
+            if taken == 0 {
+                return false;
+            }
+            shard.quota.store(quota + taken, Ordering::Relaxed);
+        }
+        shard.live.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes a batch of places out of the pool: a share of what is left,
+    /// so that shards seldom come back while places are plenty, and one at
+    /// a time once they are scarce. 0 when the pool is empty.
+    fn take_from_pool(&self) -> usize {
+        let batch = |free: usize| (free / (4 * self.expiry.len())).clamp(1, 1024);
+        self.pool
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |free| {
+                (free > 0).then(|| free - batch(free))
             })
-            .is_ok()
+            .map_or(0, batch)
+    }
+
+    /// Reclaims expired tickets in every shard and returns the places each
+    /// holds beyond its live tickets to the pool, one shard at a time;
+    /// `false` when it found none and the pool is still empty.
+    ///
+    /// O(shards); a mint runs it only when the pool is empty. When other
+    /// mints drain what it returned before this one claims a place, the
+    /// mint runs it again: each round that finds places lets some mint
+    /// through, so the rounds end.
+    fn reclaim(&self) -> bool {
+        let now = self.now_nanos();
+        let mut found = 0;
+        for shard in &self.expiry {
+            let mut fifo = shard.lock();
+            self.reap(shard, &mut fifo, now);
+            let quota = shard.quota.load(Ordering::Relaxed);
+            // A consume may lower `live` meanwhile; that leaves a place or
+            // two in the shard, never gives away one in use.
+            let spare = quota - shard.live.load(Ordering::Relaxed).min(quota);
+            shard.quota.store(quota - spare, Ordering::Relaxed);
+            self.pool.fetch_add(spare, Ordering::Relaxed);
+            found += spare;
+        }
+        found > 0 || self.pool.load(Ordering::Relaxed) > 0
     }
 
     fn reap_all(&self) {
@@ -304,7 +368,7 @@ impl<I> Shared<I> {
                 .tickets
                 .remove_if(&front.lookup, |_, stored| stored.minted == front.at);
             if expired.is_some() {
-                self.live.fetch_sub(1, Ordering::AcqRel);
+                shard.live.fetch_sub(1, Ordering::Relaxed);
             } else {
                 let _ = shard
                     .consumed
@@ -320,11 +384,18 @@ impl<I> Shared<I> {
         if consumed < SWEEP_MIN || consumed * 2 < fifo.len() {
             return;
         }
-        fifo.retain(|m| {
-            self.tickets
-                .get(&m.lookup)
-                .is_some_and(|stored| stored.minted == m.at)
-        });
+        if shard.live.load(Ordering::Relaxed) == 1 {
+            // The only live ticket here is the one just pushed (live counts
+            // a ticket until it has left the map), so every other pair is
+            // a leftover: drop them without looking each one up.
+            fifo.drain(..fifo.len() - 1);
+        } else {
+            fifo.retain(|m| {
+                self.tickets
+                    .get(&m.lookup)
+                    .is_some_and(|stored| stored.minted == m.at)
+            });
+        }
         shard.consumed.store(0, Ordering::Relaxed);
     }
 }
@@ -356,7 +427,7 @@ impl<I> fmt::Debug for MemoryStore<I> {
         f.debug_struct("MemoryStore")
             .field("ttl", &self.shared.ttl)
             .field("max_outstanding", &self.shared.max_outstanding)
-            .field("outstanding", &self.shared.live.load(Ordering::Relaxed))
+            .field("outstanding", &self.shared.live())
             .field("shards", &self.shared.expiry.len())
             .finish_non_exhaustive()
     }
@@ -414,7 +485,9 @@ impl<I> MemoryStoreBuilder<I> {
             ttl: DEFAULT_TTL,
             max_outstanding: DEFAULT_MAX_OUTSTANDING,
             clock: Arc::new(SystemClock),
-            shards: cores * 4,
+            // Well beyond the core count, so that a ticket's shard has
+            // seldom been touched by another core since it was minted.
+            shards: (cores * 16).max(64),
             identity: PhantomData,
         }
     }
@@ -428,7 +501,8 @@ impl<I> MemoryStoreBuilder<I> {
 
     /// The hard cap on live tickets (default 100,000). Past it, `mint`
     /// answers [`MintError::Full`] until tickets are consumed or expire.
-    /// Each live ticket costs about 120 bytes with a `u64` identity.
+    /// Each live ticket costs about 120 bytes with a `u64` identity, up to
+    /// about 140 while expiry queues hold pairs of consumed tickets.
     pub fn max_outstanding(mut self, max: usize) -> Self {
         self.max_outstanding = max;
         self
@@ -441,8 +515,9 @@ impl<I> MemoryStoreBuilder<I> {
         self
     }
 
-    /// How many shards the store is split into (default four per core).
-    /// Rounded up to a power of two, at least 2 and at most 65,536.
+    /// How many shards the store is split into (default sixteen per core,
+    /// at least 64). Rounded up to a power of two, at least 2 and at most
+    /// 65,536.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -455,6 +530,8 @@ impl<I> MemoryStoreBuilder<I> {
         let expiry = (0..shards)
             .map(|_| ExpiryShard {
                 fifo: Mutex::new(VecDeque::new()),
+                live: AtomicUsize::new(0),
+                quota: AtomicUsize::new(0),
                 consumed: AtomicUsize::new(0),
             })
             .collect();
@@ -466,7 +543,7 @@ impl<I> MemoryStoreBuilder<I> {
                     shards,
                 ),
                 expiry,
-                live: AtomicUsize::new(0),
+                pool: AtomicUsize::new(self.max_outstanding),
                 max_outstanding: self.max_outstanding,
                 ttl: self.ttl,
                 ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),

@@ -361,3 +361,148 @@ fn zero_cap_refuses_every_mint() {
     let store = MemoryStore::<u8>::builder().max_outstanding(0).build();
     assert_eq!(store.mint(1).unwrap_err(), MintError::Full);
 }
+
+// The cap is split into per-shard quotas and a shared pool (see the module
+// docs): these check that it stays exact under concurrency, whatever the
+// shard count, and that places spread over shards all come back.
+
+#[test]
+fn exactly_max_concurrent_mints_succeed() {
+    for shards in [2, 8, 64, 1024] {
+        for max in [0usize, 1, 7, 100, 1000, 5000] {
+            let store = MemoryStore::<u8>::builder()
+                .max_outstanding(max)
+                .shards(shards)
+                .build();
+            let ok = AtomicUsize::new(0);
+            thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        for _ in 0..(max / 2 + 50) {
+                            if store.mint(0).is_ok() {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            assert_eq!(ok.load(Ordering::Relaxed), max, "shards {shards} max {max}");
+            assert_eq!(store.len(), max);
+            assert_eq!(store.mint(0).unwrap_err(), MintError::Full);
+        }
+    }
+}
+
+#[test]
+fn churn_then_fill_to_exactly_the_cap() {
+    for shards in [2, 64, 1024] {
+        let max = 3000;
+        let store = MemoryStore::<u32>::builder()
+            .max_outstanding(max)
+            .shards(shards)
+            .build();
+        thread::scope(|s| {
+            for t in 0..4 {
+                let store = &store;
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..20_000u32 {
+                        if (i + t) % 3 == 0 && !held.is_empty() {
+                            let tk: Ticket = held.swap_remove(i as usize % held.len());
+                            store.consume(tk.expose_secret()).unwrap();
+                        } else if let Ok(tk) = store.mint(i) {
+                            held.push(tk);
+                        }
+                        if i % 5000 == 0 {
+                            assert!(store.len() <= max);
+                        }
+                    }
+                    for tk in held {
+                        store.consume(tk.expose_secret()).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(store.is_empty());
+        // Places are spread over shards' quotas now; a single thread must
+        // still get every one of them back.
+        let tickets: Vec<_> = (0..max).map(|i| store.mint(i as u32).unwrap()).collect();
+        assert_eq!(store.mint(0).unwrap_err(), MintError::Full);
+        assert_eq!(store.len(), max);
+        drop(tickets);
+    }
+}
+
+#[test]
+fn concurrent_mint_and_consume_never_exceed_the_cap() {
+    let max = 40;
+    let store = MemoryStore::<u8>::builder()
+        .max_outstanding(max)
+        .shards(64)
+        .build();
+    let live = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                let mut held = Vec::new();
+                for i in 0..30_000usize {
+                    if i % 2 == 0 {
+                        if let Ok(t) = store.mint(1) {
+                            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            held.push(t);
+                        }
+                    } else if let Some(t) = held.pop() {
+                        live.fetch_sub(1, Ordering::SeqCst);
+                        store.consume(t.expose_secret()).unwrap();
+                    }
+                }
+                for t in held {
+                    live.fetch_sub(1, Ordering::SeqCst);
+                    store.consume(t.expose_secret()).unwrap();
+                }
+            });
+        }
+    });
+    assert!(
+        peak.load(Ordering::SeqCst) <= max,
+        "{}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert!(store.is_empty());
+    for _ in 0..max {
+        store.mint(0).unwrap();
+    }
+    assert!(store.mint(0).is_err());
+}
+
+#[test]
+fn expired_places_come_back_concurrently() {
+    let clock = ManualClock::new();
+    let max = 500;
+    let store = MemoryStore::<u8>::builder()
+        .max_outstanding(max)
+        .shards(64)
+        .clock(clock.clone())
+        .build();
+    for _ in 0..max {
+        store.mint(0).unwrap();
+    }
+    assert!(store.mint(0).is_err());
+    clock.advance(Duration::from_secs(31));
+    let ok = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..300 {
+                    if store.mint(0).is_ok() {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(ok.load(Ordering::Relaxed), max);
+    assert_eq!(store.len(), max);
+}
