@@ -106,6 +106,14 @@ impl Demo {
         status
     }
 
+    /// `GET /api/me` with the session cookie: the status and the body.
+    async fn me(&self, cookie: &str) -> (StatusCode, String) {
+        let request = Request::get(self.http("/api/me")).header(COOKIE, cookie);
+        let (status, _, body) =
+            support::send(request.body(Full::default()).expect("request")).await;
+        (status, body)
+    }
+
     /// Signs `name` in, mints and opens the page's socket; returns it after
     /// checking the greeting names the user.
     async fn open_page_socket(&self, name: &str) -> Socket {
@@ -262,13 +270,7 @@ async fn minting_needs_a_live_session() {
         StatusCode::UNAUTHORIZED
     );
 
-    let (status, _, body) = support::send(
-        Request::get(demo.http("/api/me"))
-            .header(COOKIE, &cookie)
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let (status, body) = demo.me(&cookie).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, r#"{"user":"Linus"}"#);
 
@@ -308,13 +310,7 @@ async fn sign_in_refuses_bad_names() {
     let mut socket = demo.open_page_socket("Zoë O-Neil_2.0").await;
     assert_eq!(echo(&mut socket, "ok").await, "ok");
     let cookie = demo.sign_in("  padded  ").await;
-    let (_, _, body) = support::send(
-        Request::get(demo.http("/api/me"))
-            .header(COOKIE, &cookie)
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let (_, body) = demo.me(&cookie).await;
     assert_eq!(body, r#"{"user":"padded"}"#);
 }
 

@@ -126,7 +126,12 @@ where
                     match outcome {
                         Ok(redeemed) => {
                             let principal = Principal::Ticket(redeemed);
-                            config.accept(&mut request, uri, principal, CredentialKind::Ticket);
+                            config.settings.accept(
+                                &mut request,
+                                uri,
+                                principal,
+                                CredentialKind::Ticket,
+                            );
                             let future = inner.call(request);
                             this.kind.set(Kind::Inner { future });
                         }

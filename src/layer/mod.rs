@@ -192,8 +192,18 @@ pub struct WsTicketLayer<T: TicketStore, R = DefaultRejection> {
     config: Arc<Config<T, R>>,
 }
 
-/// Everything the service needs, shared by all its clones behind one `Arc`.
+/// Everything the service needs, shared by all its clones behind one `Arc`:
+/// the checks, and the rejection builder (apart, because changing its type
+/// must keep the checks as they are).
+#[derive(Clone)]
 pub(crate) struct Config<T: TicketStore, R> {
+    pub(crate) settings: Settings<T>,
+    rejection: R,
+}
+
+/// What an upgrade is checked against.
+#[derive(Clone)]
+pub(crate) struct Settings<T: TicketStore> {
     pub(crate) store: T,
     tickets: bool,
     internal: Option<InternalCredential>,
@@ -201,7 +211,6 @@ pub(crate) struct Config<T: TicketStore, R> {
     origins: Option<AllowedOrigins>,
     pub(crate) scope: Scope,
     pub(crate) audit: Auditor<T::Identity>,
-    pub(crate) rejection: R,
 }
 
 impl<T: TicketStore> WsTicketLayer<T> {
@@ -209,13 +218,15 @@ impl<T: TicketStore> WsTicketLayer<T> {
     pub fn new(store: T) -> Self {
         Self {
             config: Arc::new(Config {
-                store,
-                tickets: true,
-                internal: None,
-                loopback_token: None,
-                origins: None,
-                scope: Scope::default(),
-                audit: Auditor::default(),
+                settings: Settings {
+                    store,
+                    tickets: true,
+                    internal: None,
+                    loopback_token: None,
+                    origins: None,
+                    scope: Scope::default(),
+                    audit: Auditor::default(),
+                },
                 rejection: DefaultRejection,
             }),
         }
@@ -223,16 +234,16 @@ impl<T: TicketStore> WsTicketLayer<T> {
 }
 
 impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
-    /// The configuration, copied first if a clone of this layer shares it.
-    fn config_mut(&mut self) -> &mut Config<T, R> {
-        Arc::make_mut(&mut self.config)
+    /// The settings, copied first if a clone of this layer shares them.
+    fn settings_mut(&mut self) -> &mut Settings<T> {
+        &mut Arc::make_mut(&mut self.config).settings
     }
 
     /// Also accepts `?internal=` carrying this credential, any number of
     /// times. Give the same credential to the children you spawn, through
     /// [`child_credential`](Self::child_credential).
     pub fn internal_credential(mut self, credential: InternalCredential) -> Self {
-        self.config_mut().internal = Some(credential);
+        self.settings_mut().internal = Some(credential);
         self
     }
 
@@ -252,7 +263,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// # let _ = (sockets, publish);
     /// ```
     pub fn without_tickets(mut self) -> Self {
-        self.config_mut().tickets = false;
+        self.settings_mut().tickets = false;
         self
     }
 
@@ -272,7 +283,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
             !token.is_empty(),
             "the loopback session token must not be empty"
         );
-        self.config_mut().loopback_token = Some(SessionToken::new(token));
+        self.settings_mut().loopback_token = Some(SessionToken::new(token));
         self
     }
 
@@ -304,7 +315,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         mut self,
         origins: impl IntoIterator<Item = O>,
     ) -> Result<Self, ConfigError> {
-        self.config_mut().origins = Some(AllowedOrigins::new(origins)?);
+        self.settings_mut().origins = Some(AllowedOrigins::new(origins)?);
         Ok(self)
     }
 
@@ -323,7 +334,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     ///
     /// When `path` does not start with `/`: it would match nothing.
     pub fn guard_path(mut self, path: impl AsRef<str>) -> Self {
-        self.config_mut().scope.add_exact(path.as_ref());
+        self.settings_mut().scope.add_exact(path.as_ref());
         self
     }
 
@@ -335,7 +346,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     ///
     /// When `prefix` does not start with `/`.
     pub fn guard_prefix(mut self, prefix: impl AsRef<str>) -> Self {
-        self.config_mut().scope.add_prefix(prefix.as_ref());
+        self.settings_mut().scope.add_prefix(prefix.as_ref());
         self
     }
 
@@ -347,13 +358,13 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         mut self,
         peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
     ) -> Self {
-        self.config_mut().audit.set_peer_addr(peer);
+        self.settings_mut().audit.set_peer_addr(peer);
         self
     }
 
     /// Hands every [`AuditEvent`] to `hook` as well as to `tracing`.
     pub fn on_audit(mut self, hook: impl Fn(&AuditEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.config_mut().audit.set_hook(hook);
+        self.settings_mut().audit.set_hook(hook);
         self
     }
 
@@ -363,32 +374,17 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         mut self,
         label: impl Fn(&T::Identity) -> String + Send + Sync + 'static,
     ) -> Self {
-        self.config_mut().audit.set_label(label);
+        self.settings_mut().audit.set_label(label);
         self
     }
 
     /// Builds rejection responses with `rejection` instead of
     /// [`DefaultRejection`].
     pub fn with_rejection_response<R2>(self, rejection: R2) -> WsTicketLayer<T, R2> {
-        let Config {
-            store,
-            tickets,
-            internal,
-            loopback_token,
-            origins,
-            scope,
-            audit,
-            rejection: _,
-        } = Arc::unwrap_or_clone(self.config);
+        let Config { settings, .. } = Arc::unwrap_or_clone(self.config);
         WsTicketLayer {
             config: Arc::new(Config {
-                store,
-                tickets,
-                internal,
-                loopback_token,
-                origins,
-                scope,
-                audit,
+                settings,
                 rejection,
             }),
         }
@@ -413,7 +409,10 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
     /// assert!(url.contains("?internal=wsi_"));
     /// ```
     pub fn child_credential(&self) -> Option<ChildCredential> {
-        match (&self.config.loopback_token, &self.config.internal) {
+        match (
+            &self.config.settings.loopback_token,
+            &self.config.settings.internal,
+        ) {
             (Some(token), _) => Some(ChildCredential::SessionToken(token.clone())),
             (None, Some(internal)) => Some(ChildCredential::Internal(internal.clone())),
             (None, None) => None,
@@ -422,7 +421,7 @@ impl<T: TicketStore, R> WsTicketLayer<T, R> {
 
     /// The store tickets are consumed from.
     pub fn store(&self) -> &T {
-        &self.config.store
+        &self.config.settings.store
     }
 }
 
@@ -450,25 +449,19 @@ impl<T: TicketStore, R: fmt::Debug> fmt::Debug for WsTicketLayer<T, R> {
     }
 }
 
-impl<T: TicketStore, R: Clone> Clone for Config<T, R> {
-    fn clone(&self) -> Self {
-        Self {
-            store: self.store.clone(),
-            tickets: self.tickets,
-            internal: self.internal.clone(),
-            loopback_token: self.loopback_token.clone(),
-            origins: self.origins.clone(),
-            scope: self.scope.clone(),
-            audit: self.audit.clone(),
-            rejection: self.rejection.clone(),
-        }
+impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("settings", &self.settings)
+            .field("rejection", &self.rejection)
+            .finish()
     }
 }
 
-impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
+impl<T: TicketStore> fmt::Debug for Settings<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Credentials print as <redacted> through their own Debug.
-        f.debug_struct("Config")
+        f.debug_struct("Settings")
             .field(
                 "mode",
                 &if self.loopback_token.is_some() {
@@ -483,7 +476,6 @@ impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
             .field("origins", &self.origins)
             .field("scope", &self.scope)
             .field("audit", &self.audit)
-            .field("rejection", &self.rejection)
             .finish_non_exhaustive()
     }
 }
@@ -502,7 +494,7 @@ pub(crate) enum Admission<'r, I> {
     },
 }
 
-impl<T: TicketStore, R> Config<T, R> {
+impl<T: TicketStore> Settings<T> {
     /// The checks that need no store, in the order the module docs give.
     pub(crate) fn admit<'r, B>(&self, req: &'r Request<B>) -> Admission<'r, T::Identity> {
         if let Some(origins) = &self.origins {
@@ -573,7 +565,9 @@ impl<T: TicketStore, R> Config<T, R> {
         });
         req.extensions_mut().insert(principal);
     }
+}
 
+impl<T: TicketStore, R> Config<T, R> {
     /// The response for a refused upgrade, audited.
     pub(crate) fn reject<B, ResBody>(
         &self,
@@ -584,10 +578,10 @@ impl<T: TicketStore, R> Config<T, R> {
     where
         R: RejectionResponse<ResBody>,
     {
-        self.audit.emit(&AuditEvent::Rejected {
+        self.settings.audit.emit(&AuditEvent::Rejected {
             reason,
             path: req.uri().path(),
-            peer: self.audit.peer(req.extensions()),
+            peer: self.settings.audit.peer(req.extensions()),
             ticket,
         });
         rejection::respond(&self.rejection, reason)

@@ -70,10 +70,10 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        if !is_websocket_upgrade(&req) || !config.scope.contains(req.uri().path()) {
+        if !is_websocket_upgrade(&req) || !config.settings.scope.contains(req.uri().path()) {
             return ResponseFuture::inner(self.inner.call(req));
         }
-        match config.admit(&req) {
+        match config.settings.admit(&req) {
             Admission::Reject(reason) => {
                 ResponseFuture::rejected(config.reject(&req, reason, None))
             }
@@ -82,12 +82,12 @@ where
                 credential,
                 uri,
             } => {
-                config.accept(&mut req, uri, principal, credential);
+                config.settings.accept(&mut req, uri, principal, credential);
                 ResponseFuture::inner(self.inner.call(req))
             }
             Admission::Ticket(presented) => {
                 let stripped = presented.stripped;
-                let check = config.store.redeem(&presented.value);
+                let check = config.settings.store.redeem(&presented.value);
                 // The inner service is called only once the ticket is
                 // redeemed, possibly much later (Redis): move the service
                 // that poll_ready prepared into the future and keep a fresh
