@@ -106,6 +106,16 @@ impl Demo {
         status
     }
 
+    /// The internal credential, as the child's attach URL carries it.
+    fn internal_credential(&self) -> String {
+        self.child_url
+            .expose_secret()
+            .split_once("?internal=")
+            .expect("an internal attach URL")
+            .1
+            .to_owned()
+    }
+
     /// `GET /api/me` with the session cookie: the status and the body.
     async fn me(&self, cookie: &str) -> (StatusCode, String) {
         let request = Request::get(self.http("/api/me")).header(COOKIE, cookie);
@@ -416,13 +426,7 @@ async fn pub_socket_takes_only_the_internal_credential() {
         StatusCode::UNAUTHORIZED
     );
     // Nor is the internal credential any good on the page's socket.
-    let internal = demo
-        .child_url
-        .expose_secret()
-        .split_once("?internal=")
-        .expect("an internal attach URL")
-        .1
-        .to_owned();
+    let internal = demo.internal_credential();
     assert_eq!(
         support::refused_status(&demo.ws(&format!("/api/ws?internal={internal}"))).await,
         StatusCode::UNAUTHORIZED
@@ -468,13 +472,7 @@ async fn dropped_child_reconnects_with_the_same_attach_url() {
 #[tokio::test]
 async fn secrets_stay_out_of_the_page_and_the_logs() {
     let demo = start().await;
-    let internal = demo
-        .child_url
-        .expose_secret()
-        .split_once("?internal=")
-        .expect("an internal attach URL")
-        .1
-        .to_owned();
+    let internal = demo.internal_credential();
 
     let (status, headers, page) = support::send(
         Request::get(demo.http("/"))
