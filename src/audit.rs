@@ -88,6 +88,11 @@ pub enum RejectReason {
     NonLoopbackPeer,
     /// An `Origin` header outside the allowlist. 403.
     Origin,
+    /// A path under a [guarded path](crate::WsTicketLayer::guard_path) in
+    /// some router's reading, spelled with dot-segments (`..`, `%2e%2e`)
+    /// or encoded separators (`%2F`, `%5C`), so that which handler it
+    /// reaches depends on the router. 403, nothing consumed.
+    AmbiguousPath,
     /// The ticket store could not be reached; retry with the same ticket. 503.
     StoreUnavailable,
 }
@@ -107,6 +112,7 @@ impl RejectReason {
             Self::BadToken => "bad-token",
             Self::NonLoopbackPeer => "non-loopback-peer",
             Self::Origin => "origin",
+            Self::AmbiguousPath => "ambiguous-path",
             Self::StoreUnavailable => "store-unavailable",
         }
     }

@@ -324,9 +324,17 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// everything else passes untouched. For stacks without per-route
     /// layers (warp, plain hyper).
     ///
-    /// Paths compare in a canonical form (percent-decoded, empty and `.`
-    /// segments dropped, `..` applied), so `/api/ws/`, `//api/ws` and
-    /// `/api/%77s` are all `/api/ws`. Handlers should still require the
+    /// The scope fails closed: a request is guarded when *any* router
+    /// could send it under a guarded path. Its path is read the ways
+    /// routers read paths (raw, percent-decoded before or after splitting,
+    /// with `..` taken as a segment or applied, empty segments dropped,
+    /// ASCII case ignored), so `/api/ws/`, `//api/ws`, `/API/WS` and
+    /// `/api/%77s` are all `/api/ws`. A path that is under a guarded path in
+    /// any of those readings and holds a dot-segment or an encoded `/` or
+    /// `\` (`/api/ws/..`, `/api/ws/%2e%2e`, `/api%2Fws`) is refused with
+    /// 403 ([`RejectReason::AmbiguousPath`]) whatever it carries: axum's
+    /// `/api/ws/{room}` would take `..` as a room, while a normalising
+    /// router would send it elsewhere. Handlers should still require the
     /// [`Principal`] (warp: `warp::ext::get::<Principal<I>>()`), so that a
     /// route outside the scope by mistake fails closed.
     ///
@@ -340,7 +348,9 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
 
     /// Guards only requests under this path prefix, matched on whole
     /// segments: `/api` covers `/api` and `/api/ws`, not `/apix`. Compared
-    /// in the same canonical form as [`guard_path`](Self::guard_path).
+    /// the same fail-closed way as [`guard_path`](Self::guard_path): under
+    /// `guard_prefix("/api/ws")`, `/api/ws/..` and `/api/ws/x%2F..%2F..`
+    /// are refused, not read as `/api` and let through.
     ///
     /// # Panics
     ///

@@ -24,12 +24,14 @@ impl Rejection {
         self.reason
     }
 
-    /// The status the reason calls for: 403 for a forbidden origin or a
-    /// non-loopback peer, 503 for an unreachable store (retry, don't
+    /// The status the reason calls for: 403 for a forbidden origin, a
+    /// non-loopback peer or an ambiguous path, 503 for an unreachable store (retry, don't
     /// re-authenticate), 401 for every credential problem.
     pub fn status(&self) -> StatusCode {
         match self.reason {
-            RejectReason::Origin | RejectReason::NonLoopbackPeer => StatusCode::FORBIDDEN,
+            RejectReason::Origin | RejectReason::NonLoopbackPeer | RejectReason::AmbiguousPath => {
+                StatusCode::FORBIDDEN
+            }
             RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }

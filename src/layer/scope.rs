@@ -1,14 +1,36 @@
 //! Which paths the layer guards, for stacks without per-route layers.
 //!
-//! With no path configured the layer guards every upgrade. Configured and
-//! requested paths go through one canonical form before they are compared:
-//! percent-decoded, empty and `.` segments dropped, `..` applied. Routers
-//! differ in how forgiving they are (warp matches `/api/ws/` to
-//! `path!("api" / "ws")`, others decode `%77`), and the guard must cover
-//! every spelling a router might send to a guarded handler: guarding a
-//! request that no handler would take costs nothing.
+//! With no path configured the layer guards every upgrade. Otherwise the
+//! question is not "is this path `/api/ws`?" but "could *any* router send
+//! this request to a handler under a guarded path?", because the layer
+//! cannot know which router sits behind it, and routers disagree:
+//!
+//! - axum (matchit), warp and a hand-written `strip_prefix` router split
+//!   the raw path on `/` and treat `..`, `%2e%2e` or `x%2F..` as an
+//!   ordinary segment: `/api/ws/..` reaches `/api/ws/{room}`.
+//! - A normalising proxy or router percent-decodes and applies `..`:
+//!   `/api/x/../ws` reaches `/api/ws`.
+//! - Some decode before they split (`/api%2Fws` is `/api/ws`), some decode
+//!   twice, some ignore case or empty segments.
+//!
+//! So a request path is read every one of those ways ([`Readings`]), and it
+//! is in scope when any reading falls under a guarded path. Guarding a
+//! request that no handler would take costs nothing; missing one opens a
+//! socket without a credential.
+//!
+//! A path in scope that holds a dot-segment or an encoded `/` or `\` in any
+//! reading is refused outright (see [`Verdict::Ambiguous`]): which handler
+//! it reaches, and what that handler does with a `..` it was given as a
+//! parameter, depends on the router, and no browser sends such a path to a
+//! socket on its own (it normalises dot-segments before sending).
+
+use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
+
+/// How many times a path is percent-decoded at most, for routers (or
+/// proxy chains) that decode more than once: `%252e` is `%2e` is `.`.
+const MAX_DECODES: usize = 3;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scope {
@@ -16,6 +38,18 @@ pub(crate) struct Scope {
     exact: Vec<Vec<String>>,
     /// Canonical segments of each prefix.
     prefixes: Vec<Vec<String>>,
+}
+
+/// What the scope says about one request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No router could route it under a guarded path: pass it on.
+    Outside,
+    /// Under a guarded path: it needs a credential.
+    Guarded,
+    /// Under a guarded path in some reading, and spelled with dot-segments
+    /// or encoded separators: refused whatever it carries.
+    Ambiguous,
 }
 
 impl Scope {
@@ -27,12 +61,35 @@ impl Scope {
         self.prefixes.push(canonical(checked(prefix)));
     }
 
-    pub(crate) fn contains(&self, path: &str) -> bool {
-        if self.exact.is_empty() && self.prefixes.is_empty() {
-            return true;
+    /// Whether every upgrade is guarded (no path configured).
+    pub(crate) fn is_everything(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    pub(crate) fn verdict(&self, path: &str) -> Verdict {
+        if self.is_everything() {
+            return Verdict::Guarded;
         }
-        let path = canonical(path);
-        self.exact.contains(&path) || self.prefixes.iter().any(|prefix| path.starts_with(prefix))
+        let readings = Readings::of(path);
+        if !readings.all().any(|segments| self.covers(segments)) {
+            Verdict::Outside
+        } else if readings.ambiguous() {
+            Verdict::Ambiguous
+        } else {
+            Verdict::Guarded
+        }
+    }
+
+    /// Whether one reading of a path is a guarded path or under a guarded
+    /// prefix. Segments compare ASCII case-insensitively: some routers do.
+    fn covers(&self, segments: &[Cow<'_, str>]) -> bool {
+        let same = |a: &[Cow<'_, str>], b: &[String]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_ignore_ascii_case(b))
+        };
+        self.exact.iter().any(|exact| same(segments, exact))
+            || self.prefixes.iter().any(|prefix| {
+                segments.len() >= prefix.len() && same(&segments[..prefix.len()], prefix)
+            })
     }
 }
 
@@ -46,65 +103,205 @@ fn checked(path: &str) -> &str {
     path
 }
 
-/// The path's segments, percent-decoded, without empty or `.` segments and
-/// with `..` applied.
+/// A configured path's segments: percent-decoded, without empty or `.`
+/// segments, `..` applied.
 fn canonical(path: &str) -> Vec<String> {
     let decoded = percent_decode_str(path).decode_utf8_lossy();
-    let mut segments: Vec<String> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
+    let segments: Vec<Cow<'_, str>> = split(&decoded).into_iter().map(Cow::Borrowed).collect();
+    resolve(&segments)
+        .into_iter()
+        .map(Cow::into_owned)
+        .collect()
+}
+
+/// Every way a router might read a request path, as lists of non-empty
+/// segments: split raw; split, then each segment decoded; decoded (once,
+/// then again as long as that changes it), then split; with `\` as `/`.
+/// Each of those as it is, and with dot-segments applied.
+pub(crate) struct Readings<'a> {
+    readings: Vec<Vec<Cow<'a, str>>>,
+    /// Whether any reading holds a dot-segment or an encoded separator.
+    ambiguous: bool,
+}
+
+impl<'a> Readings<'a> {
+    pub(crate) fn of(path: &'a str) -> Self {
+        let raw = split(path);
+        let mut ambiguous = path.contains('\\');
+        let per_segment: Vec<Cow<'a, str>> = raw
+            .iter()
+            .map(|segment| percent_decode_str(segment).decode_utf8_lossy())
+            .collect();
+        let mut readings: Vec<Vec<Cow<'a, str>>> =
+            vec![raw.iter().map(|s| Cow::Borrowed(*s)).collect(), per_segment];
+        let mut text = path.to_owned();
+        for _ in 0..MAX_DECODES {
+            let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
+            if decoded == text {
+                break;
             }
-            segment => segments.push(segment.to_owned()),
+            // An encoded `/` is a separator to routers that decode first,
+            // and an encoded `\\` to some servers.
+            ambiguous |= decoded.contains('\\') || slashes(&decoded) != slashes(&text);
+            readings.push(
+                split(&decoded)
+                    .into_iter()
+                    .map(|s| Cow::Owned(s.to_owned()))
+                    .collect(),
+            );
+            text = decoded;
+        }
+        if ambiguous {
+            // Servers that take `\\` for `/` (it may have been encoded).
+            let slashed = text.replace('\\', "/");
+            readings.push(
+                split(&slashed)
+                    .into_iter()
+                    .map(|s| Cow::Owned(s.to_owned()))
+                    .collect(),
+            );
+        }
+        ambiguous |= readings.iter().flatten().any(|s| is_dot(s));
+        let resolved: Vec<_> = readings
+            .iter()
+            .filter(|segments| segments.iter().any(|s| is_dot(s)))
+            .map(|segments| resolve(segments))
+            .collect();
+        readings.extend(resolved);
+        Self {
+            readings,
+            ambiguous,
         }
     }
-    segments
+
+    /// Every reading of the path.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &[Cow<'a, str>]> {
+        self.readings.iter().map(Vec::as_slice)
+    }
+
+    /// Whether any reading holds a dot-segment or an encoded separator.
+    pub(crate) fn ambiguous(&self) -> bool {
+        self.ambiguous
+    }
+}
+
+fn slashes(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'/').count()
+}
+
+fn is_dot(segment: &str) -> bool {
+    segment == "." || segment == ".."
+}
+
+/// The non-empty `/`-separated segments of `path`.
+fn split(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// `segments` with `.` dropped and `..` applied.
+fn resolve<'s>(segments: &[Cow<'s, str>]) -> Vec<Cow<'s, str>> {
+    let mut out: Vec<Cow<'s, str>> = Vec::with_capacity(segments.len());
+    for segment in segments {
+        match segment.as_ref() {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(segment.clone()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn scope(exact: &[&str], prefixes: &[&str]) -> Scope {
+        let mut scope = Scope::default();
+        exact.iter().for_each(|p| scope.add_exact(p));
+        prefixes.iter().for_each(|p| scope.add_prefix(p));
+        scope
+    }
+
     #[test]
     fn empty_scope_covers_everything() {
-        assert!(Scope::default().contains("/anything"));
+        assert_eq!(Scope::default().verdict("/anything"), Verdict::Guarded);
+        assert_eq!(Scope::default().verdict("/a/../b"), Verdict::Guarded);
     }
 
     #[test]
     fn exact_and_prefix_paths_cover_every_spelling() {
-        let mut scope = Scope::default();
-        scope.add_exact("/api/ws");
-        scope.add_prefix("/live");
-        scope.add_prefix("/rooms/");
+        let scope = scope(&["/api/ws"], &["/live", "/rooms/"]);
         for inside in [
             "/api/ws",
             "/api/ws/",
             "//api/ws",
-            "/api/./ws",
-            "/api/x/../ws",
             "/api/%77s",
-            "/api%2Fws",
+            "/API/WS",
             "/live",
             "/live/a/b",
             "/rooms",
             "/rooms/1",
         ] {
-            assert!(scope.contains(inside), "{inside}");
+            assert_eq!(scope.verdict(inside), Verdict::Guarded, "{inside}");
         }
         for outside in ["/api/wsx", "/api", "/api/ws/x", "/livex", "/", ""] {
-            assert!(!scope.contains(outside), "{outside}");
+            assert_eq!(scope.verdict(outside), Verdict::Outside, "{outside}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_under_a_guarded_path_are_refused() {
+        // Routers that take `..` as a segment (axum's `/api/ws/{room}`,
+        // warp's `path!("api" / "ws" / String)`, `strip_prefix`) send these
+        // to the guarded handler; reading them only as `/api` let them pass.
+        let scope = scope(&[], &["/api/ws"]);
+        for attack in [
+            "/api/ws/..",
+            "/api/ws/%2e%2e",
+            "/api/ws/.%2e",
+            "/api/ws/%2E.",
+            "/api/ws/x%2F..%2F..",
+            "/api/ws/x%2f..%2f..",
+            "/api/ws/%252e%252e",
+            "/api/ws/.",
+            "/api/ws/./x",
+            "/api/ws/..%5C..",
+            "/api/ws\\..",
+            "/api/x/../ws",
+            "/api/x/%2e%2e/ws/room",
+            "/api%2Fws",
+            "/api%2fws/room",
+            "/api/ws%2F",
+        ] {
+            assert_eq!(scope.verdict(attack), Verdict::Ambiguous, "{attack}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_outside_every_guarded_path_pass() {
+        let scope = scope(&["/api/ws"], &["/live"]);
+        for outside in ["/static/../index.html", "/a/%2e%2e/b", "/api/ws/../../x"] {
+            assert_eq!(scope.verdict(outside), Verdict::Outside, "{outside}");
+        }
+    }
+
+    #[test]
+    fn normalising_routers_are_covered_too() {
+        // A router that applies `..` sends these to /api/ws.
+        let scope = scope(&["/api/ws"], &[]);
+        for path in ["/api/ws/x/..", "/x/../api/ws", "/api/./ws"] {
+            assert_eq!(scope.verdict(path), Verdict::Ambiguous, "{path}");
         }
     }
 
     #[test]
     fn configured_paths_are_canonical_too() {
-        let mut scope = Scope::default();
-        scope.add_exact("/api/ws/");
-        scope.add_prefix("/a%20b");
-        assert!(scope.contains("/api/ws"));
-        assert!(scope.contains("/a b/c"));
+        let scope = scope(&["/api/ws/"], &["/a%20b"]);
+        assert_eq!(scope.verdict("/api/ws"), Verdict::Guarded);
+        assert_eq!(scope.verdict("/a b/c"), Verdict::Guarded);
+        assert_eq!(scope.verdict("/a%20b/c"), Verdict::Guarded);
     }
 
     #[test]

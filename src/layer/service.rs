@@ -9,8 +9,10 @@ use tower_layer::Layer as _;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::scope::Verdict;
 use super::upgrade::is_websocket_upgrade;
 use super::{Admission, Config, DefaultRejection, RejectionResponse, WsTicketLayer};
+use crate::audit::RejectReason;
 use crate::store::TicketStore;
 
 /// Middleware that admits WebSocket upgrades only with a valid credential;
@@ -70,8 +72,16 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        if !is_websocket_upgrade(&req) || !config.settings.scope.contains(req.uri().path()) {
+        if !is_websocket_upgrade(&req) {
             return ResponseFuture::inner(self.inner.call(req));
+        }
+        match config.settings.scope.verdict(req.uri().path()) {
+            Verdict::Outside => return ResponseFuture::inner(self.inner.call(req)),
+            Verdict::Ambiguous => {
+                let response = config.reject(&req, RejectReason::AmbiguousPath, None);
+                return ResponseFuture::rejected(response);
+            }
+            Verdict::Guarded => {}
         }
         match config.settings.admit(&req) {
             Admission::Reject(reason) => {

@@ -522,6 +522,37 @@ async fn guard_path_scopes_the_layer() {
     }
 }
 
+#[tokio::test]
+async fn dot_segments_under_a_guarded_prefix_are_refused_without_consuming() {
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone()).guard_prefix("/api/ws");
+    for attack in [
+        "/api/ws/..",
+        "/api/ws/%2e%2e",
+        "/api/ws/.%2e",
+        "/api/ws/x%2F..%2F..",
+    ] {
+        // With no credential: refused, where it used to pass as `/api`.
+        assert_refused(
+            &send(&layer, upgrade(attack)).await,
+            StatusCode::FORBIDDEN,
+            RejectReason::AmbiguousPath,
+        );
+        // With a valid ticket: refused too, and the ticket is kept.
+        let (ticket, _) = ticket_uri(&store, "alice");
+        let uri = format!("{attack}?ticket={}", ticket.expose_secret());
+        assert_refused(
+            &send(&layer, upgrade(&uri)).await,
+            StatusCode::FORBIDDEN,
+            RejectReason::AmbiguousPath,
+        );
+        assert!(store.consume(ticket.expose_secret()).is_ok(), "{attack}");
+    }
+    // A plain request on such a path is not an upgrade: untouched.
+    let plain = Request::get("/api/ws/..").body(String::new()).unwrap();
+    assert_eq!(send(&layer, plain).await.status(), StatusCode::OK);
+}
+
 /// A store that can be switched off, standing in for Redis going down.
 #[derive(Clone)]
 struct SwitchableStore {

@@ -260,10 +260,14 @@ impl<I> MemoryStore<I> {
     /// Live tickets: minted, not yet consumed, not expired.
     ///
     /// Reclaims expired tickets first, one shard front at a time (amortized
-    /// O(1) each), so the answer never counts them.
+    /// O(1) each), so the answer never counts them. While other threads
+    /// mint and consume, the answer is a moment's estimate: shards are
+    /// counted one after another, so a ticket consumed in a shard already
+    /// counted and one minted in a shard not yet counted are both seen.
+    /// It never exceeds `max_outstanding`, which no moment's count can.
     pub fn len(&self) -> usize {
         self.shared.reap_all();
-        self.shared.live()
+        self.shared.live().min(self.shared.max_outstanding)
     }
 
     /// Whether no live ticket exists.
