@@ -34,32 +34,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{Extensions, Uri};
+use http::Uri;
 
-use crate::ticket::Redacted;
-
-/// Which credential admitted an upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CredentialKind {
-    /// A single-use ticket (`?ticket=`).
-    Ticket,
-    /// The process's internal credential (`?internal=`).
-    Internal,
-    /// The loopback session token (`?token=`).
-    SessionToken,
-}
-
-impl CredentialKind {
-    /// A short, stable name: `"ticket"`, `"internal"` or `"token"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ticket => "ticket",
-            Self::Internal => "internal",
-            Self::SessionToken => "token",
-        }
-    }
-}
+use crate::error::Redacted;
+use crate::wire::{self, CredentialKind};
 
 /// Why the layer refused an upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +64,10 @@ pub enum RejectReason {
     BadToken,
     /// `?token=` from a peer that is not on a loopback address. 403.
     NonLoopbackPeer,
+    /// `?token=` from a peer whose address the stack does not tell (see
+    /// [`peer_addr`](crate::WsTicketLayer::peer_addr)): loopback mode
+    /// cannot decide, so it refuses. 403.
+    UnknownPeer,
     /// An `Origin` header outside the allowlist. 403.
     Origin,
     /// A path under a [guarded path](crate::WsTicketLayer::guard_path) in
@@ -111,6 +93,7 @@ impl RejectReason {
             Self::TokenInGatedMode => "token-in-gated-mode",
             Self::BadToken => "bad-token",
             Self::NonLoopbackPeer => "non-loopback-peer",
+            Self::UnknownPeer => "unknown-peer",
             Self::Origin => "origin",
             Self::AmbiguousPath => "ambiguous-path",
             Self::StoreUnavailable => "store-unavailable",
@@ -197,14 +180,12 @@ pub enum AuditEvent<'a> {
 
 type Hook = Arc<dyn Fn(&AuditEvent<'_>) + Send + Sync>;
 type Label<I> = Arc<dyn Fn(&I) -> String + Send + Sync>;
-type PeerAddr = Arc<dyn Fn(&Extensions) -> Option<SocketAddr> + Send + Sync>;
 
 /// Audit configuration shared by the layer and the mint route: where events
-/// go, how an identity is labelled, where the peer address comes from.
+/// go, and how an identity is labelled.
 pub(crate) struct Auditor<I> {
     hook: Option<Hook>,
     label: Option<Label<I>>,
-    peer: PeerAddr,
 }
 
 impl<I> Auditor<I> {
@@ -214,18 +195,6 @@ impl<I> Auditor<I> {
 
     pub(crate) fn set_label(&mut self, label: impl Fn(&I) -> String + Send + Sync + 'static) {
         self.label = Some(Arc::new(label));
-    }
-
-    pub(crate) fn set_peer_addr(
-        &mut self,
-        peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
-    ) {
-        self.peer = Arc::new(peer);
-    }
-
-    /// The peer address of a request, as configured.
-    pub(crate) fn peer(&self, extensions: &Extensions) -> Option<SocketAddr> {
-        (self.peer)(extensions)
     }
 
     /// The identity's label, when a label function is set.
@@ -241,17 +210,11 @@ impl<I> Auditor<I> {
     }
 }
 
-/// The default peer address: a plain `SocketAddr` in the extensions.
-fn socket_addr_extension(extensions: &Extensions) -> Option<SocketAddr> {
-    extensions.get::<SocketAddr>().copied()
-}
-
 impl<I> Default for Auditor<I> {
     fn default() -> Self {
         Self {
             hook: None,
             label: None,
-            peer: Arc::new(socket_addr_extension),
         }
     }
 }
@@ -261,7 +224,6 @@ impl<I> Clone for Auditor<I> {
         Self {
             hook: self.hook.clone(),
             label: self.label.clone(),
-            peer: Arc::clone(&self.peer),
         }
     }
 }
@@ -271,7 +233,7 @@ impl<I> fmt::Debug for Auditor<I> {
         f.debug_struct("Auditor")
             .field("hook", &self.hook.is_some())
             .field("label", &self.label.is_some())
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -362,7 +324,7 @@ pub fn redact_uri(uri: &Uri) -> String {
     if let Some(query) = uri.query() {
         text.push('?');
         let mut first = true;
-        for param in crate::layer::query::params(query) {
+        for param in wire::params(query) {
             if !first {
                 text.push('&');
             }

@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
 
+use crate::wire::{CREDENTIAL_PARAMS, INTERNAL_PARAM, INTERNAL_PREFIX, TOKEN_PARAM};
+
 /// A secret string: compared in constant time, redacted in `Debug`, no
 /// `Display`. Shared by every credential type so each gets the same care.
 #[derive(Clone)]
@@ -70,11 +72,9 @@ pub struct InternalCredential {
 }
 
 impl InternalCredential {
-    const PREFIX: &'static str = "wsi_";
-
     /// Draws a new credential: 32 bytes from the thread-local CSPRNG.
     pub fn generate() -> Self {
-        let (_, text) = crate::ticket::random_text::<32>(Self::PREFIX);
+        let (_, text) = crate::ticket::random_text::<32>(INTERNAL_PREFIX);
         Self {
             secret: Secret(text.into()),
         }
@@ -150,8 +150,8 @@ impl ChildCredential {
     /// The query parameter this credential travels in.
     pub fn param(&self) -> &'static str {
         match self {
-            Self::Internal(_) => crate::layer::INTERNAL_PARAM,
-            Self::SessionToken(_) => crate::layer::TOKEN_PARAM,
+            Self::Internal(_) => INTERNAL_PARAM,
+            Self::SessionToken(_) => TOKEN_PARAM,
         }
     }
 
@@ -171,7 +171,7 @@ impl ChildCredential {
         let query = before_fragment.split_once('?').map(|(_, q)| q);
         if let Some(query) = query {
             let clash = form_urlencoded::parse(query.as_bytes())
-                .any(|(name, _)| crate::layer::CREDENTIAL_PARAMS.contains(&name.as_ref()));
+                .any(|(name, _)| CREDENTIAL_PARAMS.contains(&name.as_ref()));
             if clash {
                 return Err(AttachUrlError { _private: () });
             }

@@ -2,8 +2,9 @@
 //! refused, [`MintError`] when a ticket cannot be minted, and
 //! [`StoreUnavailable`] inside either when the store itself cannot answer.
 //!
-//! Messages name a presented value by its first 8 characters at most (see
-//! [`Redacted`]), so an error can be logged as it is.
+//! Messages name a presented value by its first 8 characters at most
+//! ([`Redacted`], which audit events use too), so an error can be logged
+//! as it is.
 //!
 //! ```
 //! use tower_ws_ticket::{MemoryStore, TicketError};
@@ -16,8 +17,6 @@
 
 use std::error::Error;
 use std::fmt;
-
-use crate::ticket::Redacted;
 
 /// Why a presented ticket was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,19 +33,6 @@ pub enum TicketError {
     /// The store could not be asked (for example Redis is down). The client
     /// should retry with the same ticket, not re-authenticate.
     Unavailable(StoreUnavailable),
-}
-
-impl TicketError {
-    /// A short, stable name for the reason, for metrics and audit events
-    /// (`"malformed"`, `"unknown"`, `"expired"`, `"unavailable"`).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Malformed(_) => "malformed",
-            Self::Unknown(_) => "unknown",
-            Self::Expired(_) => "expired",
-            Self::Unavailable(_) => "unavailable",
-        }
-    }
 }
 
 impl fmt::Display for TicketError {
@@ -124,6 +110,51 @@ impl fmt::Display for StoreUnavailable {
 
 impl Error for StoreUnavailable {}
 
+/// A presented credential cut down to its first 8 characters, for error
+/// messages and audit events.
+///
+/// It displays as those characters followed by `…` (`wst_AbCd…`; an empty
+/// value is just `…`), with
+/// control characters escaped so a hostile value cannot forge log lines.
+/// The 8 characters of a ticket are its `wst_` prefix and 24 bits of the
+/// lookup half: enough to tell tickets apart in a log, nothing of the secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Redacted {
+    shown: String,
+}
+
+impl Redacted {
+    /// The number of characters kept.
+    pub const SHOWN_CHARS: usize = 8;
+
+    /// Keeps the first [`SHOWN_CHARS`](Self::SHOWN_CHARS) characters of `presented`.
+    pub fn new(presented: &str) -> Self {
+        Self {
+            shown: presented.chars().take(Self::SHOWN_CHARS).collect(),
+        }
+    }
+
+    /// The characters kept, unescaped (at most eight).
+    pub fn as_str(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.shown.chars() {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        f.write_str("…")
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,11 +181,25 @@ mod tests {
     #[test]
     fn unavailable_keeps_its_cause() {
         let err = TicketError::Unavailable(StoreUnavailable::new("connection refused"));
-        assert_eq!(err.reason(), "unavailable");
         assert_eq!(
             err.source().map(ToString::to_string).as_deref(),
             Some("connection refused")
         );
         assert_eq!(MintError::Full.to_string(), "ticket store is full");
+    }
+
+    #[test]
+    fn redacted_keeps_eight_characters() {
+        assert_eq!(Redacted::new("wst_AbCdEfGh").to_string(), "wst_AbCd…");
+        assert_eq!(Redacted::new("abc").to_string(), "abc…");
+        assert_eq!(Redacted::new("").to_string(), "…");
+        assert_eq!(Redacted::new("ééééééééé").as_str().chars().count(), 8);
+    }
+
+    #[test]
+    fn redacted_escapes_control_characters() {
+        let shown = Redacted::new("a\nb\x1b[31m").to_string();
+        assert!(!shown.contains('\n'));
+        assert!(!shown.contains('\x1b'));
     }
 }

@@ -4,36 +4,53 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, clippy::all)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The shape of the crate, one job per module:
+// The shape of the crate, one job per module. Dependencies point one way,
+// from the leaves down the list to the layer and the mint route; nothing
+// imports a module below it:
 //
-//   ticket      ticket text: generate, parse into lookup and secret halves, redact
-//   store       the TicketStore trait; memory.rs (sharded, the default),
-//               redis.rs (feature "redis")
-//   clock       Clock, SystemClock, ManualClock: monotonic time for expiry
-//   credential  InternalCredential, SessionToken, a spawned child's attach URL
-//   layer       WsTicketLayer / WsTicket / ResponseFuture: the upgrade guard,
-//               with upgrade detection, query parsing and URI rewrite beside it
-//   mint        MintService: the POST /api/auth/ws-ticket route
-//   audit       audit events, the tracing they emit, URI redaction for logs
-//   error       TicketError, MintError, StoreUnavailable
+//   leaves
+//     wire        the wire format: parameter names, credential prefixes,
+//                 CredentialKind, finding a credential in a URI and removing it
+//     origin      Origin allowlists and same-origin checks
+//     error       TicketError, MintError, StoreUnavailable, Redacted
+//     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
+//     peer        PeerExtractor, DefaultPeer: where a request's peer address is
+//   credentials
+//     ticket      ticket text: generate, parse into lookup and secret halves
+//     credential  InternalCredential, SessionToken, a spawned child's attach URL
+//   store         the TicketStore trait; memory.rs (sharded, the default),
+//                 redis.rs (feature "redis")
+//   audit         audit events, the tracing they emit, URI redaction for logs
+//   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
+//                 admission.rs decides, principal.rs is what a handler gets,
+//                 upgrade.rs / scope.rs say which requests are guarded
+//   mint          MintService: the POST /api/auth/ws-ticket route
 pub mod audit;
 pub mod clock;
 pub mod credential;
 pub mod error;
 pub mod layer;
 pub mod mint;
+pub mod origin;
+pub mod peer;
 pub mod store;
 pub mod ticket;
+pub mod wire;
 
-pub use audit::{AuditEvent, CredentialKind, MintRefusal, RejectReason, redact_uri};
+pub use audit::{AuditEvent, MintRefusal, RejectReason, redact_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
-pub use error::{MintError, StoreUnavailable, TicketError};
+pub use error::{MintError, Redacted, StoreUnavailable, TicketError};
+#[cfg(feature = "axum")]
+pub use layer::MissingPrincipal;
 pub use layer::{
-    ConfigError, DefaultRejection, Principal, Rejection, RejectionResponse, WsTicket, WsTicketLayer,
+    DefaultRejection, Principal, Rejection, RejectionResponse, WsTicket, WsTicketLayer,
 };
 pub use mint::MintService;
+pub use origin::ConfigError;
+pub use peer::{DefaultPeer, PeerExtractor};
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
-pub use ticket::{Redacted, Ticket, TicketParts};
+pub use ticket::{Ticket, TicketParts};
+pub use wire::CredentialKind;

@@ -26,10 +26,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
 
-use crate::error::TicketError;
-
-/// What every ticket starts with, so that it is recognisable in a leak scan.
-pub(crate) const PREFIX: &str = "wst_";
+use crate::error::{Redacted, TicketError};
+use crate::wire::TICKET_PREFIX as PREFIX;
 const LOOKUP_LEN: usize = 8;
 /// Length of the secret half in bytes.
 pub(crate) const SECRET_LEN: usize = 24;
@@ -213,51 +211,6 @@ impl fmt::Debug for Ticket {
     }
 }
 
-/// A presented credential cut down to its first 8 characters, for error
-/// messages and audit events.
-///
-/// It displays as those characters followed by `…` (`wst_AbCd…`; an empty
-/// value is just `…`), with
-/// control characters escaped so a hostile value cannot forge log lines.
-/// The 8 characters of a ticket are its `wst_` prefix and 24 bits of the
-/// lookup half: enough to tell tickets apart in a log, nothing of the secret.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Redacted {
-    shown: String,
-}
-
-impl Redacted {
-    /// The number of characters kept.
-    pub const SHOWN_CHARS: usize = 8;
-
-    /// Keeps the first [`SHOWN_CHARS`](Self::SHOWN_CHARS) characters of `presented`.
-    pub fn new(presented: &str) -> Self {
-        Self {
-            shown: presented.chars().take(Self::SHOWN_CHARS).collect(),
-        }
-    }
-
-    /// The characters kept, unescaped (at most eight).
-    pub fn as_str(&self) -> &str {
-        &self.shown
-    }
-}
-
-impl fmt::Display for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.shown.chars() {
-            write!(f, "{}", c.escape_debug())?;
-        }
-        f.write_str("…")
-    }
-}
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{self}\"")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,21 +266,6 @@ mod tests {
             other[byte] ^= 0x80;
             assert!(!parts.secret_matches(&other), "byte {byte} ignored");
         }
-    }
-
-    #[test]
-    fn redacted_keeps_eight_characters() {
-        assert_eq!(Redacted::new("wst_AbCdEfGh").to_string(), "wst_AbCd…");
-        assert_eq!(Redacted::new("abc").to_string(), "abc…");
-        assert_eq!(Redacted::new("").to_string(), "…");
-        assert_eq!(Redacted::new("ééééééééé").as_str().chars().count(), 8);
-    }
-
-    #[test]
-    fn redacted_escapes_control_characters() {
-        let shown = Redacted::new("a\nb\x1b[31m").to_string();
-        assert!(!shown.contains('\n'));
-        assert!(!shown.contains('\x1b'));
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The [`ResponseFuture`] of [`WsTicket`](super::WsTicket).
+//! The [`ResponseFuture`] of [`WsTicket`](super::WsTicket): a state
+//! machine that waits for the store when it does not answer at once, then
+//! calls the inner service or answers the refusal.
 
 use std::fmt;
 use std::future::Future;
@@ -10,9 +12,8 @@ use http::{Request, Response, Uri};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::{Config, Principal, RejectionResponse};
-use crate::audit::{CredentialKind, RejectReason};
-use crate::error::TicketError;
+use super::RejectionResponse;
+use super::admission::Config;
 use crate::store::TicketStore;
 
 pin_project! {
@@ -34,12 +35,12 @@ pin_project! {
         S: Service<Request<ReqBody>>,
         T: TicketStore,
     {
-        // Redeeming a ticket; the request waits beside it, boxed so that
-        // the future stays small (and cheap to move) on every other path.
-        Check {
-            #[pin]
-            check: T::RedeemFuture,
-            pending: Option<Box<Pending<S, T, R, ReqBody>>>,
+        // Consuming a ticket in a store that did not answer at once; the
+        // request waits beside it, boxed so that the future stays small (and
+        // cheap to move) on every other path.
+        Consuming {
+            consume: T::ConsumeFuture,
+            waiting: Option<Box<Waiting<S, T, R, ReqBody>>>,
         },
         // The inner service has the request.
         Inner {
@@ -53,8 +54,8 @@ pin_project! {
     }
 }
 
-/// What a ticket check needs once the store has answered.
-struct Pending<S, T: TicketStore, R, ReqBody> {
+/// What a request waiting on the store needs once it has answered.
+struct Waiting<S, T: TicketStore, R, ReqBody> {
     request: Request<ReqBody>,
     uri: Uri,
     inner: S,
@@ -80,17 +81,17 @@ where
         }
     }
 
-    pub(crate) fn check(
-        check: T::RedeemFuture,
+    pub(crate) fn consuming(
+        consume: T::ConsumeFuture,
         request: Request<ReqBody>,
         uri: Uri,
         inner: S,
         config: Arc<Config<T, R>>,
     ) -> Self {
         Self {
-            kind: Kind::Check {
-                check,
-                pending: Some(Box::new(Pending {
+            kind: Kind::Consuming {
+                consume,
+                waiting: Some(Box::new(Waiting {
                     request,
                     uri,
                     inner,
@@ -113,49 +114,25 @@ where
         let mut this = self.project();
         loop {
             match this.kind.as_mut().project() {
-                KindProj::Check { check, pending } => {
-                    let outcome = ready!(check.poll(cx));
-                    let Pending {
+                KindProj::Consuming { consume, waiting } => {
+                    let outcome = ready!(Pin::new(consume).poll(cx));
+                    let Waiting {
                         mut request,
                         uri,
                         mut inner,
                         config,
-                    } = *pending
+                    } = *waiting
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match outcome {
-                        Ok(redeemed) => {
-                            let principal = Principal::Ticket(redeemed);
-                            config.settings.accept(
-                                &mut request,
-                                uri,
-                                principal,
-                                CredentialKind::Ticket,
-                            );
-                            let future = inner.call(request);
-                            this.kind.set(Kind::Inner { future });
-                        }
-                        Err(err) => {
-                            let (reason, ticket) = match &err {
-                                // Something else sent as a ticket (a session
-                                // token, the internal credential) must not
-                                // reach the audit log, not even 8 characters.
-                                TicketError::Malformed(t) => (
-                                    RejectReason::Malformed,
-                                    t.as_str().starts_with(crate::ticket::PREFIX).then_some(t),
-                                ),
-                                TicketError::Unknown(t) => (RejectReason::Unknown, Some(t)),
-                                TicketError::Expired(t) => (RejectReason::Expired, Some(t)),
-                                TicketError::Unavailable(_) => {
-                                    (RejectReason::StoreUnavailable, None)
-                                }
-                            };
-                            let response = config.reject(&request, reason, ticket);
-                            this.kind.set(Kind::Rejected {
-                                response: Some(response),
-                            });
-                        }
-                    }
+                    let next = match config.settle(&mut request, uri, outcome) {
+                        Ok(()) => Kind::Inner {
+                            future: inner.call(request),
+                        },
+                        Err(response) => Kind::Rejected {
+                            response: Some(response),
+                        },
+                    };
+                    this.kind.set(next);
                 }
                 KindProj::Inner { future } => return future.poll(cx),
                 KindProj::Rejected { response } => {
@@ -176,7 +153,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
-            Kind::Check { .. } => "check",
+            Kind::Consuming { .. } => "consuming",
             Kind::Inner { .. } => "inner",
             Kind::Rejected { .. } => "rejected",
         };

@@ -21,8 +21,9 @@
 //! | `?ticket=` on a route set [`without_tickets`](WsTicketLayer::without_tickets) | 401, nothing consumed |
 //! | `?internal=` right (when configured) | inner service, with [`Principal::Internal`] |
 //! | `?token=` in gated mode | 401, whatever its value |
-//! | `?token=` right in loopback mode, from a loopback peer | inner service, with [`Principal::SessionToken`] |
-//! | `?token=` in loopback mode from a non-loopback peer | 403 |
+//! | `?token=` right in loopback mode, from a known loopback peer | inner service, with [`Principal::SessionToken`] |
+//! | `?token=` in loopback mode from a non-loopback peer, or a peer the stack does not tell | 403 |
+//! | a path under a guarded path spelled with dot-segments or encoded separators (see [`guard_path`](WsTicketLayer::guard_path)) | 403, nothing consumed |
 //! | the store cannot be reached | 503: retry, don't re-authenticate |
 //!
 //! What counts as an upgrade is deliberately broader than RFC 6455 and
@@ -127,57 +128,36 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header::ORIGIN;
-use http::{Extensions, Request, Response, Uri};
+use http::Extensions;
+
 use tower_layer::Layer;
 
-use crate::audit::{AuditEvent, Auditor, CredentialKind, RejectReason};
+use crate::audit::{AuditEvent, Auditor};
 use crate::credential::{ChildCredential, InternalCredential, SessionToken};
-use crate::store::{Redeemed, TicketStore};
-use crate::ticket::Redacted;
+use crate::origin::{AllowedOrigins, ConfigError};
+use crate::peer::{DefaultPeer, PeerExtractor};
+use crate::store::TicketStore;
 
+mod admission;
 mod future;
-pub(crate) mod origin;
-pub(crate) mod query;
+mod principal;
 mod rejection;
 mod scope;
 mod service;
 mod upgrade;
 
 pub use future::ResponseFuture;
-pub use origin::ConfigError;
+#[cfg(feature = "axum")]
+pub use principal::MissingPrincipal;
+pub use principal::Principal;
 pub use rejection::{DefaultRejection, Rejection, RejectionResponse};
 pub use service::WsTicket;
 
-use origin::AllowedOrigins;
-use query::Presented;
+use admission::{Config, Settings};
 use scope::Scope;
-
-/// Query parameter carrying a ticket.
-pub const TICKET_PARAM: &str = "ticket";
-/// Query parameter carrying the internal credential.
-pub const INTERNAL_PARAM: &str = "internal";
-/// Query parameter carrying the loopback session token.
-pub const TOKEN_PARAM: &str = "token";
-pub(crate) const CREDENTIAL_PARAMS: [&str; 3] = [TICKET_PARAM, INTERNAL_PARAM, TOKEN_PARAM];
-
-/// Who an admitted upgrade is, as the layer leaves it in the request
-/// extensions for the handler.
-///
-/// With axum, extract it as `Extension<Principal<I>>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Principal<I> {
-    /// A ticket was consumed: the identity it was minted for, and when.
-    Ticket(Redeemed<I>),
-    /// The process's internal credential: a client this server spawned.
-    Internal,
-    /// The loopback session token (loopback mode only).
-    SessionToken,
-}
 
 /// Layer that applies [`WsTicket`], which admits WebSocket upgrades only
 /// with a valid credential; see the [module docs](self).
@@ -192,27 +172,6 @@ pub struct WsTicketLayer<T: TicketStore, R = DefaultRejection> {
     config: Arc<Config<T, R>>,
 }
 
-/// Everything the service needs, shared by all its clones behind one `Arc`:
-/// the checks, and the rejection builder (apart, because changing its type
-/// must keep the checks as they are).
-#[derive(Clone)]
-pub(crate) struct Config<T: TicketStore, R> {
-    pub(crate) settings: Settings<T>,
-    rejection: R,
-}
-
-/// What an upgrade is checked against.
-#[derive(Clone)]
-pub(crate) struct Settings<T: TicketStore> {
-    pub(crate) store: T,
-    tickets: bool,
-    internal: Option<InternalCredential>,
-    loopback_token: Option<SessionToken>,
-    origins: Option<AllowedOrigins>,
-    pub(crate) scope: Scope,
-    pub(crate) audit: Auditor<T::Identity>,
-}
-
 impl<T: TicketStore> WsTicketLayer<T> {
     /// Guards upgrades with tickets from `store`, in gated mode.
     pub fn new(store: T) -> Self {
@@ -225,6 +184,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
                     loopback_token: None,
                     origins: None,
                     scope: Scope::default(),
+                    peer: Arc::new(DefaultPeer),
                     audit: Auditor::default(),
                 },
                 rejection: DefaultRejection,
@@ -268,10 +228,12 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     }
 
     /// Switches to loopback mode: also accepts `?token=` carrying this
-    /// session token (compared in constant time), but only from a loopback
-    /// peer when the stack tells the peer address (see
-    /// [`peer_addr`](Self::peer_addr)). Tickets and the internal credential
-    /// keep working.
+    /// session token (compared in constant time), and only from a peer
+    /// known to be on a loopback address: a non-loopback peer is refused
+    /// (403), and so is a peer the stack does not tell (403, audit reason
+    /// `unknown-peer`), since the check cannot decide. Tell it with
+    /// [`peer_addr`](Self::peer_addr) where [`DefaultPeer`] finds nothing.
+    /// Tickets and the internal credential keep working.
     ///
     /// # Panics
     ///
@@ -332,7 +294,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// `/api/%77s` are all `/api/ws`. A path that is under a guarded path in
     /// any of those readings and holds a dot-segment or an encoded `/` or
     /// `\` (`/api/ws/..`, `/api/ws/%2e%2e`, `/api%2Fws`) is refused with
-    /// 403 ([`RejectReason::AmbiguousPath`]) whatever it carries: axum's
+    /// 403 ([`RejectReason::AmbiguousPath`](crate::RejectReason::AmbiguousPath)) whatever it carries: axum's
     /// `/api/ws/{room}` would take `..` as a room, while a normalising
     /// router would send it elsewhere. Handlers should still require the
     /// [`Principal`] (warp: `warp::ext::get::<Principal<I>>()`), so that a
@@ -361,14 +323,20 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     }
 
     /// Where the peer address comes from, for the loopback check and audit
-    /// events. The default reads a plain `SocketAddr` extension; with axum's
-    /// `into_make_service_with_connect_info::<SocketAddr>()`, use
-    /// `|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)`.
+    /// events (default [`DefaultPeer`]: a plain `SocketAddr` extension, and
+    /// with the `axum` feature axum's `ConnectInfo<SocketAddr>`). See the
+    /// [`peer`](crate::peer) module for each stack's one line.
     pub fn peer_addr(
-        mut self,
+        self,
         peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
     ) -> Self {
-        self.settings_mut().audit.set_peer_addr(peer);
+        self.peer_extractor(peer)
+    }
+
+    /// Where the peer address comes from, as a [`PeerExtractor`] type
+    /// (a closure fits [`peer_addr`](Self::peer_addr) more easily).
+    pub fn peer_extractor(mut self, peer: impl PeerExtractor) -> Self {
+        self.settings_mut().peer = Arc::new(peer);
         self
     }
 
@@ -456,155 +424,6 @@ impl<T: TicketStore, R: fmt::Debug> fmt::Debug for WsTicketLayer<T, R> {
         f.debug_struct("WsTicketLayer")
             .field("config", &self.config)
             .finish()
-    }
-}
-
-impl<T: TicketStore, R: fmt::Debug> fmt::Debug for Config<T, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("settings", &self.settings)
-            .field("rejection", &self.rejection)
-            .finish()
-    }
-}
-
-impl<T: TicketStore> fmt::Debug for Settings<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Credentials print as <redacted> through their own Debug.
-        f.debug_struct("Settings")
-            .field(
-                "mode",
-                &if self.loopback_token.is_some() {
-                    "loopback"
-                } else {
-                    "gated"
-                },
-            )
-            .field("tickets", &self.tickets)
-            .field("internal", &self.internal)
-            .field("loopback_token", &self.loopback_token)
-            .field("origins", &self.origins)
-            .field("scope", &self.scope)
-            .field("audit", &self.audit)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the synchronous checks decided about an upgrade.
-pub(crate) enum Admission<'r, I> {
-    /// Refused before anything was consumed.
-    Reject(RejectReason),
-    /// A ticket to redeem.
-    Ticket(Presented<'r>),
-    /// Admitted by the internal credential or the session token.
-    Accept {
-        principal: Principal<I>,
-        credential: CredentialKind,
-        uri: Uri,
-    },
-}
-
-impl<T: TicketStore> Settings<T> {
-    /// The checks that need no store, in the order the module docs give.
-    pub(crate) fn admit<'r, B>(&self, req: &'r Request<B>) -> Admission<'r, T::Identity> {
-        if let Some(origins) = &self.origins {
-            let forbidden = req
-                .headers()
-                .get_all(ORIGIN)
-                .iter()
-                .any(|origin| !origins.allows(origin.as_bytes()));
-            if forbidden {
-                return Admission::Reject(RejectReason::Origin);
-            }
-        }
-        let presented = match query::take_credential(req.uri()) {
-            Ok(presented) => presented,
-            Err(reason) => return Admission::Reject(reason),
-        };
-        let (principal, credential) = match presented.kind {
-            CredentialKind::Ticket if self.tickets => {
-                return Admission::Ticket(presented);
-            }
-            CredentialKind::Ticket => return Admission::Reject(RejectReason::TicketNotAccepted),
-            CredentialKind::Internal => match &self.internal {
-                Some(internal) if internal.verify(&presented.value) => {
-                    (Principal::Internal, CredentialKind::Internal)
-                }
-                _ => return Admission::Reject(RejectReason::BadInternal),
-            },
-            CredentialKind::SessionToken => {
-                let Some(token) = &self.loopback_token else {
-                    return Admission::Reject(RejectReason::TokenInGatedMode);
-                };
-                let peer = self.audit.peer(req.extensions());
-                if peer.is_some_and(|peer| !is_loopback(peer.ip())) {
-                    return Admission::Reject(RejectReason::NonLoopbackPeer);
-                }
-                if !token.verify(&presented.value) {
-                    return Admission::Reject(RejectReason::BadToken);
-                }
-                (Principal::SessionToken, CredentialKind::SessionToken)
-            }
-        };
-        Admission::Accept {
-            principal,
-            credential,
-            uri: presented.stripped,
-        }
-    }
-
-    /// Hands the request on: the credential gone from its URI, the
-    /// principal in its extensions.
-    pub(crate) fn accept<B>(
-        &self,
-        req: &mut Request<B>,
-        uri: Uri,
-        principal: Principal<T::Identity>,
-        credential: CredentialKind,
-    ) {
-        *req.uri_mut() = uri;
-        let label = match &principal {
-            Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
-            _ => None,
-        };
-        self.audit.emit(&AuditEvent::Consumed {
-            credential,
-            identity: label.as_deref(),
-            path: req.uri().path(),
-            peer: self.audit.peer(req.extensions()),
-        });
-        req.extensions_mut().insert(principal);
-    }
-}
-
-impl<T: TicketStore, R> Config<T, R> {
-    /// The response for a refused upgrade, audited.
-    pub(crate) fn reject<B, ResBody>(
-        &self,
-        req: &Request<B>,
-        reason: RejectReason,
-        ticket: Option<&Redacted>,
-    ) -> Response<ResBody>
-    where
-        R: RejectionResponse<ResBody>,
-    {
-        self.settings.audit.emit(&AuditEvent::Rejected {
-            reason,
-            path: req.uri().path(),
-            peer: self.settings.audit.peer(req.extensions()),
-            ticket,
-        });
-        rejection::respond(&self.rejection, reason)
-    }
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
     }
 }
 

@@ -25,13 +25,15 @@ impl Rejection {
     }
 
     /// The status the reason calls for: 403 for a forbidden origin, a
-    /// non-loopback peer or an ambiguous path, 503 for an unreachable store (retry, don't
+    /// peer that is not (or not known to be) on loopback, or an ambiguous
+    /// path, 503 for an unreachable store (retry, don't
     /// re-authenticate), 401 for every credential problem.
     pub fn status(&self) -> StatusCode {
         match self.reason {
-            RejectReason::Origin | RejectReason::NonLoopbackPeer | RejectReason::AmbiguousPath => {
-                StatusCode::FORBIDDEN
-            }
+            RejectReason::Origin
+            | RejectReason::NonLoopbackPeer
+            | RejectReason::UnknownPeer
+            | RejectReason::AmbiguousPath => StatusCode::FORBIDDEN,
             RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }

@@ -1,18 +1,18 @@
 //! The [`WsTicket`] service.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use tower_layer::Layer as _;
 use tower_service::Service;
 
+use super::admission::{Admission, Config};
 use super::future::ResponseFuture;
-use super::scope::Verdict;
-use super::upgrade::is_websocket_upgrade;
-use super::{Admission, Config, DefaultRejection, RejectionResponse, WsTicketLayer};
-use crate::audit::RejectReason;
+use super::{DefaultRejection, RejectionResponse, WsTicketLayer};
 use crate::store::TicketStore;
 
 /// Middleware that admits WebSocket upgrades only with a valid credential;
@@ -72,20 +72,10 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        if !is_websocket_upgrade(&req) {
-            return ResponseFuture::inner(self.inner.call(req));
-        }
-        match config.settings.scope.verdict(req.uri().path()) {
-            Verdict::Outside => return ResponseFuture::inner(self.inner.call(req)),
-            Verdict::Ambiguous => {
-                let response = config.reject(&req, RejectReason::AmbiguousPath, None);
-                return ResponseFuture::rejected(response);
-            }
-            Verdict::Guarded => {}
-        }
-        match config.settings.admit(&req) {
+        let (mut consume, uri) = match config.settings.admit(&req) {
+            Admission::Pass => return ResponseFuture::inner(self.inner.call(req)),
             Admission::Reject(reason) => {
-                ResponseFuture::rejected(config.reject(&req, reason, None))
+                return ResponseFuture::rejected(config.reject(&req, reason, None));
             }
             Admission::Accept {
                 principal,
@@ -93,20 +83,29 @@ where
                 uri,
             } => {
                 config.settings.accept(&mut req, uri, principal, credential);
-                ResponseFuture::inner(self.inner.call(req))
+                return ResponseFuture::inner(self.inner.call(req));
             }
-            Admission::Ticket(presented) => {
-                let stripped = presented.stripped;
-                let check = config.settings.store.redeem(&presented.value);
-                // The inner service is called only once the ticket is
-                // redeemed, possibly much later (Redis): move the service
-                // that poll_ready prepared into the future and keep a fresh
-                // clone here, as tower's docs advise.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::check(check, req, stripped, inner, Arc::clone(config))
-            }
+            Admission::Ticket(presented) => (
+                config.settings.store.consume_ticket(&presented.value),
+                presented.stripped,
+            ),
+        };
+        // A store that answers at once (the memory store always does) is
+        // settled here: the request goes straight on, nothing boxed. The
+        // future will be polled again with a real waker if it is pending.
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(outcome) = Pin::new(&mut consume).poll(&mut cx) {
+            return match config.settle(&mut req, uri, outcome) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+                Err(response) => ResponseFuture::rejected(response),
+            };
         }
+        // The inner service is called only once the store answers, possibly
+        // much later (Redis): move the service that poll_ready prepared into
+        // the future and keep a fresh clone here, as tower's docs advise.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::consuming(consume, req, uri, inner, Arc::clone(config))
     }
 }
 

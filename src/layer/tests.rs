@@ -13,7 +13,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_test::mock;
 
 use super::*;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, RejectReason};
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::Redeemed;
 use crate::ticket::Ticket;
@@ -411,17 +411,51 @@ async fn loopback_mode_accepts_the_right_token_from_a_loopback_peer() {
         assert_eq!(seen.principal, Some(Principal::SessionToken));
         assert_eq!(seen.uri, "/ws?a=1");
     }
-    // No peer address known: the token alone decides.
-    assert_eq!(
-        send(&layer, upgrade("/ws?token=s3cret-session"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
     assert_refused(
-        &send(&layer, upgrade("/ws?token=s3cret-sessioN")).await,
+        &send(
+            &layer,
+            with_peer(upgrade("/ws?token=s3cret-sessioN"), "127.0.0.1:5000"),
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
         RejectReason::BadToken,
+    );
+}
+
+#[tokio::test]
+async fn loopback_mode_refuses_the_token_when_the_peer_is_unknown() {
+    // The check cannot decide without the peer, so it refuses: a stack that
+    // does not tell the address (axum without the feature or a peer_addr,
+    // say) no longer lets a leaked token in from anywhere.
+    let layer = WsTicketLayer::new(Store::new()).loopback_token("s3cret-session");
+    assert_refused(
+        &send(&layer, upgrade("/ws?token=s3cret-session")).await,
+        StatusCode::FORBIDDEN,
+        RejectReason::UnknownPeer,
+    );
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn with_the_axum_feature_connect_info_is_the_default_peer() {
+    let layer = WsTicketLayer::new(Store::new()).loopback_token("s3cret-session");
+    let from = |peer: &str| {
+        let mut req = upgrade("/ws?token=s3cret-session");
+        req.extensions_mut().insert(axum::extract::ConnectInfo(
+            peer.parse::<SocketAddr>().unwrap(),
+        ));
+        req
+    };
+    assert_refused(
+        &send(&layer, from("192.0.2.1:9")).await,
+        StatusCode::FORBIDDEN,
+        RejectReason::NonLoopbackPeer,
+    );
+    let response = send(&layer, from("127.0.0.1:9")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        seen(&response).unwrap().principal,
+        Some(Principal::SessionToken)
     );
 }
 
@@ -562,10 +596,10 @@ struct SwitchableStore {
 
 impl TicketStore for SwitchableStore {
     type Identity = String;
-    type IssueFuture = Ready<Result<Ticket, MintError>>;
-    type RedeemFuture = Ready<Result<Redeemed<String>, TicketError>>;
+    type MintFuture = Ready<Result<Ticket, MintError>>;
+    type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 
-    fn issue(&self, identity: String) -> Self::IssueFuture {
+    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
         ready(if self.down.load(Ordering::SeqCst) {
             Err(MintError::Unavailable(StoreUnavailable::new(
                 "switched off",
@@ -575,7 +609,7 @@ impl TicketStore for SwitchableStore {
         })
     }
 
-    fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
         ready(if self.down.load(Ordering::SeqCst) {
             Err(TicketError::Unavailable(StoreUnavailable::new(
                 "switched off",

@@ -11,7 +11,7 @@ use http::Response;
 use http_body_util::Full;
 use pin_project_lite::pin_project;
 
-use super::Issued;
+use super::response::Minting;
 use crate::store::TicketStore;
 
 pin_project! {
@@ -32,10 +32,10 @@ pin_project! {
         T: TicketStore,
     {
         // The store is minting.
-        Issuing {
+        Minting {
             #[pin]
-            future: T::IssueFuture,
-            issued: Option<Issued<T::Identity>>,
+            future: T::MintFuture,
+            minting: Option<Minting<T::Identity>>,
         },
         // Answered without the store.
         Done {
@@ -45,11 +45,11 @@ pin_project! {
 }
 
 impl<T: TicketStore> ResponseFuture<T> {
-    pub(crate) fn issuing(future: T::IssueFuture, issued: Issued<T::Identity>) -> Self {
+    pub(crate) fn minting(future: T::MintFuture, minting: Minting<T::Identity>) -> Self {
         Self {
-            kind: Kind::Issuing {
+            kind: Kind::Minting {
                 future,
-                issued: Some(issued),
+                minting: Some(minting),
             },
         }
     }
@@ -68,9 +68,9 @@ impl<T: TicketStore> Future for ResponseFuture<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = match self.project().kind.project() {
-            KindProj::Issuing { future, issued } => {
+            KindProj::Minting { future, minting } => {
                 let outcome = ready!(future.poll(cx));
-                issued
+                minting
                     .take()
                     .expect("ResponseFuture polled after completion")
                     .respond(outcome)
@@ -86,7 +86,7 @@ impl<T: TicketStore> Future for ResponseFuture<T> {
 impl<T: TicketStore> fmt::Debug for ResponseFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
-            Kind::Issuing { .. } => "issuing",
+            Kind::Minting { .. } => "minting",
             Kind::Done { .. } => "done",
         };
         f.debug_struct("ResponseFuture")

@@ -1,15 +1,19 @@
 use std::future::{Ready, ready};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
 use super::*;
-use crate::error::{StoreUnavailable, TicketError};
-use crate::store::Redeemed;
+use crate::audit::AuditEvent;
+use crate::error::{MintError, StoreUnavailable, TicketError};
+use crate::store::{Redeemed, TicketStore};
 use crate::{MemoryStore, Ticket};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -115,16 +119,16 @@ struct DownStore;
 
 impl TicketStore for DownStore {
     type Identity = UserId;
-    type IssueFuture = Ready<Result<Ticket, MintError>>;
-    type RedeemFuture = Ready<Result<Redeemed<UserId>, TicketError>>;
+    type MintFuture = Ready<Result<Ticket, MintError>>;
+    type ConsumeFuture = Ready<Result<Redeemed<UserId>, TicketError>>;
 
-    fn issue(&self, _: UserId) -> Self::IssueFuture {
+    fn mint_ticket(&self, _: UserId) -> Self::MintFuture {
         ready(Err(MintError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))
     }
 
-    fn redeem(&self, _: &str) -> Self::RedeemFuture {
+    fn consume_ticket(&self, _: &str) -> Self::ConsumeFuture {
         ready(Err(TicketError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))

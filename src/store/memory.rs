@@ -35,8 +35,9 @@ use dashmap::mapref::entry::Entry as MapEntry;
 
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
 use crate::clock::{Clock, SystemClock};
+use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
-use crate::ticket::{Redacted, SECRET_LEN, Ticket, TicketParts};
+use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
 
 /// Default cap on live tickets: about 14 MiB of tickets at most.
 const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
@@ -91,7 +92,6 @@ struct Shared<I> {
     /// Times are kept as nanoseconds since this instant: 8 bytes a ticket
     /// instead of the 16 of an `Instant`.
     epoch: Instant,
-    epoch_wall: SystemTime,
 }
 
 struct Stored<I> {
@@ -241,9 +241,14 @@ impl<I> MemoryStore<I> {
         if now.saturating_sub(stored.minted) > store.ttl_nanos {
             return Err(TicketError::Expired(Redacted::new(presented)));
         }
+        // The wall clock now, less the ticket's age on the monotonic clock:
+        // never in the future, and untouched by wall-clock steps since the
+        // store was built.
+        let age = Duration::from_nanos(now.saturating_sub(stored.minted));
+        let wall = SystemTime::now();
         Ok(Redeemed {
             identity: stored.identity,
-            minted_at: store.epoch_wall + Duration::from_nanos(stored.minted),
+            minted_at: wall.checked_sub(age).unwrap_or(wall),
         })
     }
 
@@ -442,14 +447,14 @@ where
     I: Clone + Send + Sync + 'static,
 {
     type Identity = I;
-    type IssueFuture = std::future::Ready<Result<Ticket, MintError>>;
-    type RedeemFuture = std::future::Ready<Result<Redeemed<I>, TicketError>>;
+    type MintFuture = std::future::Ready<Result<Ticket, MintError>>;
+    type ConsumeFuture = std::future::Ready<Result<Redeemed<I>, TicketError>>;
 
-    fn issue(&self, identity: I) -> Self::IssueFuture {
+    fn mint_ticket(&self, identity: I) -> Self::MintFuture {
         std::future::ready(self.mint(identity))
     }
 
-    fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
         std::future::ready(self.consume(presented))
     }
 
@@ -553,7 +558,6 @@ impl<I> MemoryStoreBuilder<I> {
                 ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
                 clock: self.clock,
                 epoch,
-                epoch_wall: SystemTime::now(),
             }),
         }
     }

@@ -1,6 +1,22 @@
 //! Where tickets live: the [`TicketStore`] trait the layer and the mint
 //! route are written against, and its implementations.
 //!
+//! # Words
+//!
+//! The crate says two verbs, everywhere:
+//!
+//! - **mint**: make a ticket bound to an identity. [`MemoryStore::mint`],
+//!   [`TicketStore::mint_ticket`], [`MintError`], the
+//!   [`MintService`](crate::MintService) route, the
+//!   [`Minted`](crate::AuditEvent::Minted) audit event.
+//! - **consume**: use a ticket up, once, to learn its identity.
+//!   [`MemoryStore::consume`], [`TicketStore::consume_ticket`],
+//!   [`TicketError`], the [`Consumed`](crate::AuditEvent::Consumed) audit
+//!   event. What consuming yields is the identity, [`Redeemed`].
+//!
+//! The trait's methods carry `_ticket` so that they never collide with a
+//! store's own synchronous `mint` / `consume`.
+//!
 //! [`MemoryStore`] (the default) keeps tickets in this process, sharded so
 //! that concurrent requests rarely meet on a lock. With the `redis` feature,
 //! `RedisStore` shares them between replicas. Any other backend fits by
@@ -16,11 +32,11 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let store = MemoryStore::<String>::new();
-//! let ticket = store.issue("alice".to_owned()).await.unwrap();
-//! let redeemed = store.redeem(ticket.expose_secret()).await.unwrap();
+//! let ticket = store.mint_ticket("alice".to_owned()).await.unwrap();
+//! let redeemed = store.consume_ticket(ticket.expose_secret()).await.unwrap();
 //! assert_eq!(redeemed.identity, "alice");
 //! // Single use: the same ticket is refused the second time.
-//! assert!(store.redeem(ticket.expose_secret()).await.is_err());
+//! assert!(store.consume_ticket(ticket.expose_secret()).await.is_err());
 //! # }
 //! ```
 
@@ -57,13 +73,17 @@ pub struct Redeemed<I> {
 /// route see it.
 ///
 /// Implementations must keep the ticket semantics of the crate: tickets are
-/// single use (of any number of concurrent `redeem` calls for one ticket,
-/// exactly one succeeds), valid while `now <= minted + ttl`, and a failure
-/// to reach the backend is [`TicketError::Unavailable`] /
+/// single use (of any number of concurrent `consume_ticket` calls for one
+/// ticket, exactly one succeeds), valid while `now <= minted + ttl`,
+/// `minted_at` is never later than the moment of the consume, and a
+/// failure to reach the backend is [`TicketError::Unavailable`] /
 /// [`MintError::Unavailable`], never a panic.
 ///
-/// The method names differ from [`MemoryStore`]'s synchronous inherent
-/// `mint` / `consume` so that both can be called on it without ambiguity.
+/// The futures are `Unpin` as well as `Send + 'static`: the layer polls a
+/// consume once as it is made, and when it is ready already (the memory
+/// store's always is) hands the request on without boxing anything. A
+/// store whose futures are `async` blocks returns them boxed
+/// (`Pin<Box<dyn Future<Output = …> + Send>>` is `Unpin`).
 ///
 /// Another backend builds on [`TicketParts`](crate::TicketParts), which
 /// draws, parses and compares tickets. A toy one, single process:
@@ -82,17 +102,17 @@ pub struct Redeemed<I> {
 ///
 /// impl TicketStore for MapStore {
 ///     type Identity = String;
-///     type IssueFuture = Ready<Result<Ticket, MintError>>;
-///     type RedeemFuture = Ready<Result<Redeemed<String>, TicketError>>;
+///     type MintFuture = Ready<Result<Ticket, MintError>>;
+///     type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 ///
-///     fn issue(&self, identity: String) -> Self::IssueFuture {
+///     fn mint_ticket(&self, identity: String) -> Self::MintFuture {
 ///         let (parts, ticket) = TicketParts::generate(self.ttl());
 ///         let entry = (*parts.expose_secret(), identity, SystemTime::now());
 ///         self.0.lock().unwrap().insert(parts.lookup(), entry);
 ///         ready(Ok(ticket))
 ///     }
 ///
-///     fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+///     fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
 ///         let outcome = TicketParts::parse(presented).and_then(|parts| {
 ///             // Take the entry out first: that makes the ticket single use.
 ///             // (A real store also checks the TTL here.)
@@ -114,26 +134,27 @@ pub struct Redeemed<I> {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let store = MapStore::default();
-/// let ticket = store.issue("alice".into()).await.unwrap();
-/// assert_eq!(store.redeem(ticket.expose_secret()).await.unwrap().identity, "alice");
-/// assert!(store.redeem(ticket.expose_secret()).await.is_err());
+/// let ticket = store.mint_ticket("alice".into()).await.unwrap();
+/// assert_eq!(store.consume_ticket(ticket.expose_secret()).await.unwrap().identity, "alice");
+/// assert!(store.consume_ticket(ticket.expose_secret()).await.is_err());
 /// # }
 /// ```
 pub trait TicketStore: Clone + Send + Sync + 'static {
     /// The identity a ticket is bound to (the application's user or session).
     type Identity: Clone + Send + Sync + 'static;
-    /// The future [`issue`](TicketStore::issue) returns.
-    type IssueFuture: Future<Output = Result<Ticket, MintError>> + Send + 'static;
-    /// The future [`redeem`](TicketStore::redeem) returns.
-    type RedeemFuture: Future<Output = Result<Redeemed<Self::Identity>, TicketError>>
+    /// The future [`mint_ticket`](TicketStore::mint_ticket) returns.
+    type MintFuture: Future<Output = Result<Ticket, MintError>> + Send + Unpin + 'static;
+    /// The future [`consume_ticket`](TicketStore::consume_ticket) returns.
+    type ConsumeFuture: Future<Output = Result<Redeemed<Self::Identity>, TicketError>>
         + Send
+        + Unpin
         + 'static;
 
     /// Mints a ticket bound to `identity`.
-    fn issue(&self, identity: Self::Identity) -> Self::IssueFuture;
+    fn mint_ticket(&self, identity: Self::Identity) -> Self::MintFuture;
 
     /// Consumes the ticket text `presented`, atomically and once.
-    fn redeem(&self, presented: &str) -> Self::RedeemFuture;
+    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture;
 
     /// How long tickets from this store stay valid.
     fn ttl(&self) -> Duration;

@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
-use crate::error::{MintError, StoreUnavailable, TicketError};
-use crate::ticket::{Redacted, Ticket, TicketParts};
+use crate::error::{MintError, Redacted, StoreUnavailable, TicketError};
+use crate::ticket::{Ticket, TicketParts};
 
 /// Default key prefix.
 const DEFAULT_PREFIX: &str = "wst:";
@@ -563,6 +563,9 @@ fn decode_value<I: DeserializeOwned>(value: &[u8], parts: &TicketParts) -> Decod
     else {
         return Decoded::Corrupt("mint time out of range".to_owned());
     };
+    // Another replica's clock may run ahead of this one's: a mint time in
+    // the future is read as now.
+    let minted_at = minted_at.min(SystemTime::now());
     match serde_json::from_slice(&value[IDENTITY_AT..]) {
         Ok(identity) => Decoded::Valid(Redeemed {
             identity,
@@ -611,15 +614,15 @@ where
     I: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Identity = I;
-    type IssueFuture = BoxFuture<Result<Ticket, MintError>>;
-    type RedeemFuture = BoxFuture<Result<Redeemed<I>, TicketError>>;
+    type MintFuture = BoxFuture<Result<Ticket, MintError>>;
+    type ConsumeFuture = BoxFuture<Result<Redeemed<I>, TicketError>>;
 
-    fn issue(&self, identity: I) -> Self::IssueFuture {
+    fn mint_ticket(&self, identity: I) -> Self::MintFuture {
         let store = self.clone();
         Box::pin(async move { store.mint(identity).await })
     }
 
-    fn redeem(&self, presented: &str) -> Self::RedeemFuture {
+    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
         let parts = match TicketParts::parse(presented) {
             Ok(parts) => parts,
             Err(malformed) => return Box::pin(std::future::ready(Err(malformed))),

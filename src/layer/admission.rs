@@ -1,0 +1,254 @@
+//! What the layer decides about a request, in the order of the module
+//! docs' table: whether it is guarded at all, the checks that need no
+//! store, what a consumed ticket's outcome means, and how an admitted
+//! request is handed on or a refused one answered.
+//!
+//! The service and its future only route requests between these steps.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::{Request, Response, Uri};
+
+use super::principal::Principal;
+use super::rejection::{self, RejectionResponse};
+use super::scope::{Scope, Verdict};
+use super::upgrade::is_websocket_upgrade;
+use crate::audit::{AuditEvent, Auditor, RejectReason};
+use crate::credential::{InternalCredential, SessionToken};
+use crate::error::{Redacted, TicketError};
+use crate::origin::AllowedOrigins;
+use crate::peer::PeerExtractor;
+use crate::store::{Redeemed, TicketStore};
+use crate::wire::{self, CredentialKind, NotOne, Presented, TICKET_PREFIX};
+
+/// Everything the service needs, shared by all its clones behind one `Arc`:
+/// the checks, and the rejection builder (apart, because changing its type
+/// must keep the checks as they are).
+#[derive(Clone)]
+pub(crate) struct Config<T: TicketStore, R> {
+    pub(crate) settings: Settings<T>,
+    pub(crate) rejection: R,
+}
+
+/// What an upgrade is checked against.
+#[derive(Clone)]
+pub(crate) struct Settings<T: TicketStore> {
+    pub(crate) store: T,
+    pub(crate) tickets: bool,
+    pub(crate) internal: Option<InternalCredential>,
+    pub(crate) loopback_token: Option<SessionToken>,
+    pub(crate) origins: Option<AllowedOrigins>,
+    pub(crate) scope: Scope,
+    pub(crate) peer: Arc<dyn PeerExtractor>,
+    pub(crate) audit: Auditor<T::Identity>,
+}
+
+/// What the checks that need no store decided.
+pub(crate) enum Admission<'r, I> {
+    /// Not a guarded upgrade: hand it on untouched.
+    Pass,
+    /// Refused before anything was consumed.
+    Reject(RejectReason),
+    /// A ticket to consume.
+    Ticket(Presented<'r>),
+    /// Admitted by the internal credential or the session token.
+    Accept {
+        principal: Principal<I>,
+        credential: CredentialKind,
+        uri: Uri,
+    },
+}
+
+impl<T: TicketStore> Settings<T> {
+    /// The checks that need no store, in the order the module docs give.
+    pub(crate) fn admit<'r, B>(&self, req: &'r Request<B>) -> Admission<'r, T::Identity> {
+        if !is_websocket_upgrade(req) {
+            return Admission::Pass;
+        }
+        match self.scope.verdict(req.uri().path()) {
+            Verdict::Outside => return Admission::Pass,
+            Verdict::Ambiguous => return Admission::Reject(RejectReason::AmbiguousPath),
+            Verdict::Guarded => {}
+        }
+        if let Some(origins) = &self.origins
+            && !origins.admits(req.headers())
+        {
+            return Admission::Reject(RejectReason::Origin);
+        }
+        let presented = match wire::take_credential(req.uri()) {
+            Ok(presented) => presented,
+            Err(NotOne::Missing) => return Admission::Reject(RejectReason::Missing),
+            Err(NotOne::Ambiguous) => return Admission::Reject(RejectReason::Ambiguous),
+            Err(NotOne::Unrewritable) => return Admission::Reject(RejectReason::Malformed),
+        };
+        let principal = match presented.kind {
+            CredentialKind::Ticket if self.tickets => return Admission::Ticket(presented),
+            CredentialKind::Ticket => return Admission::Reject(RejectReason::TicketNotAccepted),
+            CredentialKind::Internal => match &self.internal {
+                Some(internal) if internal.verify(&presented.value) => Principal::Internal,
+                _ => return Admission::Reject(RejectReason::BadInternal),
+            },
+            CredentialKind::SessionToken => {
+                if let Err(reason) = self.loopback(req, &presented.value) {
+                    return Admission::Reject(reason);
+                }
+                Principal::SessionToken
+            }
+        };
+        Admission::Accept {
+            principal,
+            credential: presented.kind,
+            uri: presented.stripped,
+        }
+    }
+
+    /// Loopback mode's rule for `?token=`: the mode is on, the peer is
+    /// known and on a loopback address, and the token is right. An unknown
+    /// peer is refused: the check cannot decide, so it fails closed.
+    fn loopback<B>(&self, req: &Request<B>, presented: &str) -> Result<(), RejectReason> {
+        let Some(token) = &self.loopback_token else {
+            return Err(RejectReason::TokenInGatedMode);
+        };
+        match self.peer(req) {
+            None => return Err(RejectReason::UnknownPeer),
+            Some(peer) if !is_loopback(peer.ip()) => return Err(RejectReason::NonLoopbackPeer),
+            Some(_) => {}
+        }
+        if !token.verify(presented) {
+            return Err(RejectReason::BadToken);
+        }
+        Ok(())
+    }
+
+    fn peer<B>(&self, req: &Request<B>) -> Option<SocketAddr> {
+        self.peer.peer_addr(req.extensions())
+    }
+
+    /// Hands the request on: the credential gone from its URI (and, with
+    /// the `axum` feature, from axum's `OriginalUri`), the principal in its
+    /// extensions.
+    pub(crate) fn accept<B>(
+        &self,
+        req: &mut Request<B>,
+        uri: Uri,
+        principal: Principal<T::Identity>,
+        credential: CredentialKind,
+    ) {
+        #[cfg(feature = "axum")]
+        if let Some(original) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>() {
+            // The Router recorded the URI before any route layer ran. If it
+            // could not be rebuilt, the stripped URI is safer than the secret.
+            original.0 = wire::without_credentials(&original.0).unwrap_or_else(|| uri.clone());
+        }
+        *req.uri_mut() = uri;
+        let label = match &principal {
+            Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
+            _ => None,
+        };
+        self.audit.emit(&AuditEvent::Consumed {
+            credential,
+            identity: label.as_deref(),
+            path: req.uri().path(),
+            peer: self.peer(req),
+        });
+        req.extensions_mut().insert(principal);
+    }
+}
+
+impl<T: TicketStore, R> Config<T, R> {
+    /// What a consumed ticket's outcome means for the request waiting on
+    /// it: handed on (`Ok`) or answered (`Err`).
+    pub(crate) fn settle<B, ResBody>(
+        &self,
+        req: &mut Request<B>,
+        uri: Uri,
+        outcome: Result<Redeemed<T::Identity>, TicketError>,
+    ) -> Result<(), Response<ResBody>>
+    where
+        R: RejectionResponse<ResBody>,
+    {
+        let err = match outcome {
+            Ok(redeemed) => {
+                let principal = Principal::Ticket(redeemed);
+                self.settings
+                    .accept(req, uri, principal, CredentialKind::Ticket);
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        let (reason, ticket) = match &err {
+            // Something else sent as a ticket (a session token, the internal
+            // credential) must not reach the audit log, not even 8
+            // characters.
+            TicketError::Malformed(shown) => (
+                RejectReason::Malformed,
+                shown.as_str().starts_with(TICKET_PREFIX).then_some(shown),
+            ),
+            TicketError::Unknown(shown) => (RejectReason::Unknown, Some(shown)),
+            TicketError::Expired(shown) => (RejectReason::Expired, Some(shown)),
+            TicketError::Unavailable(_) => (RejectReason::StoreUnavailable, None),
+        };
+        Err(self.reject(req, reason, ticket))
+    }
+
+    /// The response for a refused upgrade, audited.
+    pub(crate) fn reject<B, ResBody>(
+        &self,
+        req: &Request<B>,
+        reason: RejectReason,
+        ticket: Option<&Redacted>,
+    ) -> Response<ResBody>
+    where
+        R: RejectionResponse<ResBody>,
+    {
+        self.settings.audit.emit(&AuditEvent::Rejected {
+            reason,
+            path: req.uri().path(),
+            peer: self.settings.peer(req),
+            ticket,
+        });
+        rejection::respond(&self.rejection, reason)
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    }
+}
+
+impl<T: TicketStore, R: std::fmt::Debug> std::fmt::Debug for Config<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("settings", &self.settings)
+            .field("rejection", &self.rejection)
+            .finish()
+    }
+}
+
+impl<T: TicketStore> std::fmt::Debug for Settings<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials print as <redacted> through their own Debug.
+        f.debug_struct("Settings")
+            .field(
+                "mode",
+                &if self.loopback_token.is_some() {
+                    "loopback"
+                } else {
+                    "gated"
+                },
+            )
+            .field("tickets", &self.tickets)
+            .field("internal", &self.internal)
+            .field("loopback_token", &self.loopback_token)
+            .field("origins", &self.origins)
+            .field("scope", &self.scope)
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,81 @@
+//! What the mint route answers: the ticket, or a refusal.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode, Uri};
+use http_body_util::Full;
+
+use crate::audit::{AuditEvent, Auditor, MintRefusal};
+use crate::error::MintError;
+use crate::ticket::Ticket;
+
+/// What the response to a mint needs once the store has answered.
+pub(crate) struct Minting<I> {
+    pub(crate) label: Option<String>,
+    pub(crate) audit: Auditor<I>,
+    pub(crate) uri: Uri,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl<I> Minting<I> {
+    pub(crate) fn respond(self, outcome: Result<Ticket, MintError>) -> Response<Full<Bytes>> {
+        let path = self.uri.path();
+        match outcome {
+            Ok(ticket) => {
+                self.audit.emit(&AuditEvent::Minted {
+                    identity: self.label.as_deref(),
+                    path,
+                    peer: self.peer,
+                });
+                ticket_response(&ticket)
+            }
+            Err(MintError::Full) => refusal(&self.audit, MintRefusal::Full, path, self.peer),
+            Err(MintError::Unavailable(_)) => {
+                refusal(&self.audit, MintRefusal::StoreUnavailable, path, self.peer)
+            }
+        }
+    }
+}
+
+fn ticket_response(ticket: &Ticket) -> Response<Full<Bytes>> {
+    // Ticket text is `wst_` plus base64url: nothing in it needs JSON
+    // escaping, so the body is written directly.
+    let body = format!(
+        r#"{{"ticket":"{}","ttl_seconds":{}}}"#,
+        ticket.expose_secret(),
+        ticket.ttl().as_secs()
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn refusal<I>(
+    audit: &Auditor<I>,
+    reason: MintRefusal,
+    path: &str,
+    peer: Option<SocketAddr>,
+) -> Response<Full<Bytes>> {
+    audit.emit(&AuditEvent::MintRefused { reason, path, peer });
+    let mut response = Response::new(Full::default());
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let status = match reason {
+        MintRefusal::MethodNotAllowed => {
+            headers.insert(ALLOW, HeaderValue::from_static("POST"));
+            StatusCode::METHOD_NOT_ALLOWED
+        }
+        MintRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+        MintRefusal::Origin => StatusCode::FORBIDDEN,
+        MintRefusal::Full | MintRefusal::StoreUnavailable => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,258 @@
+//! Origins: the allowlist the layer and the mint route check `Origin`
+//! headers against, and the mint route's same-origin default.
+//!
+//! Origins compare as serialized origins: `scheme://host[:port]`, ASCII
+//! case-insensitive, no path, no trailing slash, and a scheme's default port
+//! (80 for http/ws, 443 for https/wss) the same as no port. Entries and
+//! presented values go through the same normalisation, so
+//! `https://App.example.com:443/` in the configuration matches the
+//! `https://app.example.com` a browser sends.
+//!
+//! ```
+//! use tower_ws_ticket::{ConfigError, WsTicketLayer, MemoryStore};
+//!
+//! let layer = WsTicketLayer::new(MemoryStore::<u64>::new())
+//!     .try_allowed_origins(["https://app.example.com"])?;
+//! # let _ = layer;
+//! assert!(matches!(
+//!     WsTicketLayer::new(MemoryStore::<u64>::new()).try_allowed_origins(["app.example.com"]),
+//!     Err(ConfigError::InvalidOrigin(_))
+//! ));
+//! # Ok::<(), ConfigError>(())
+//! ```
+
+use std::error::Error;
+use std::fmt;
+
+use http::HeaderMap;
+use http::header::ORIGIN;
+
+/// A configured allowlist, normalised.
+#[derive(Clone, Debug)]
+pub(crate) struct AllowedOrigins(Box<[String]>);
+
+impl AllowedOrigins {
+    pub(crate) fn new<O: Into<String>>(
+        origins: impl IntoIterator<Item = O>,
+    ) -> Result<Self, ConfigError> {
+        origins
+            .into_iter()
+            .map(|origin| {
+                let origin = origin.into();
+                match Origin::parse(&origin) {
+                    Some(parsed) => Ok(parsed.serialize()),
+                    None => Err(ConfigError::InvalidOrigin(origin)),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|list| Self(list.into()))
+    }
+
+    /// Whether a presented `Origin` header value is on the list. `null`, and
+    /// anything that is not a serialized origin, never is.
+    pub(crate) fn allows(&self, presented: &[u8]) -> bool {
+        Origin::from_header(presented).is_some_and(|origin| self.0.contains(&origin.serialize()))
+    }
+
+    /// Whether every `Origin` header of a request (usually one, or none)
+    /// is on the list. A request without one passes: browsers always send
+    /// it, and other clients cannot be driven by a hostile page.
+    pub(crate) fn admits(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(ORIGIN)
+            .iter()
+            .all(|origin| self.allows(origin.as_bytes()))
+    }
+}
+
+/// Whether a presented `Origin` header value names the host a request was
+/// sent to (`host` is its `Host` header, or its HTTP/2 authority): same
+/// host, and the same port once default ports are filled in. The scheme
+/// cannot be compared, as TLS often ends before the application.
+pub(crate) fn is_same_origin(presented: &[u8], host: &str) -> bool {
+    let (Some(origin), Some((host, port))) = (Origin::from_header(presented), split_host(host))
+    else {
+        return false;
+    };
+    let origin_port = origin.port.or(origin.default_port);
+    let host_port = port.or(origin.default_port);
+    origin.host.eq_ignore_ascii_case(host) && origin_port.is_some() && origin_port == host_port
+}
+
+/// A parsed serialized origin, lowercased.
+struct Origin {
+    scheme: String,
+    host: String,
+    /// The explicit port, unless it is the scheme's default.
+    port: Option<u16>,
+    default_port: Option<u16>,
+}
+
+impl Origin {
+    fn from_header(presented: &[u8]) -> Option<Self> {
+        std::str::from_utf8(presented).ok().and_then(Self::parse)
+    }
+
+    fn parse(origin: &str) -> Option<Self> {
+        let (scheme, rest) = origin.split_once("://")?;
+        let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let host_port = rest.strip_suffix('/').unwrap_or(rest);
+        if !valid_scheme
+            || !host_port.is_ascii()
+            || host_port.contains(|c: char| {
+                matches!(c, '/' | '?' | '#' | '@' | ' ') || c.is_ascii_control()
+            })
+        {
+            return None;
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        let (host, port) = split_host(host_port)?;
+        let default_port = match scheme.as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            _ => None,
+        };
+        Some(Self {
+            host: host.to_ascii_lowercase(),
+            port: port.filter(|port| Some(*port) != default_port),
+            default_port,
+            scheme,
+        })
+    }
+
+    fn serialize(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}://{}:{port}", self.scheme, self.host),
+            None => format!("{}://{}", self.scheme, self.host),
+        }
+    }
+}
+
+/// `host[:port]` split in two; `None` when the host is empty or the port
+/// is not a number. A port follows the last `:` unless that colon is inside
+/// an IPv6 literal.
+fn split_host(host_port: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    match port {
+        None => Some((host, None)),
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((host, Some(port.parse().ok()?)))
+        }
+        Some(_) => None,
+    }
+}
+
+/// A setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An allowed origin that is not `scheme://host[:port]`.
+    InvalidOrigin(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidOrigin(origin) => write!(
+                f,
+                "invalid allowed origin {origin:?}: expected scheme://host[:port] with no path"
+            ),
+        }
+    }
+}
+
+impl Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_as_serialized_origins() {
+        let list = AllowedOrigins::new([
+            "https://App.Example.com:443/",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ])
+        .unwrap();
+        assert!(list.allows(b"https://app.example.com"));
+        assert!(list.allows(b"HTTPS://APP.EXAMPLE.COM"));
+        assert!(list.allows(b"http://localhost:3000"));
+        assert!(list.allows(b"http://[::1]:8080"));
+        assert!(!list.allows(b"http://app.example.com"));
+        assert!(!list.allows(b"https://app.example.com:8443"));
+        assert!(!list.allows(b"https://evil.example.com"));
+        assert!(!list.allows(b"https://app.example.com.evil.com"));
+        assert!(!list.allows(b"http://localhost:30000"));
+        assert!(!list.allows(b"null"));
+        assert!(!list.allows(b""));
+        assert!(!list.allows(b"\xff\xfe"));
+    }
+
+    #[test]
+    fn every_origin_header_must_be_allowed() {
+        let list = AllowedOrigins::new(["https://a.example"]).unwrap();
+        let mut headers = HeaderMap::new();
+        assert!(list.admits(&headers));
+        headers.append(ORIGIN, "https://a.example".parse().unwrap());
+        assert!(list.admits(&headers));
+        headers.append(ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!list.admits(&headers));
+    }
+
+    #[test]
+    fn invalid_entries_are_refused() {
+        for bad in [
+            "null",
+            "app.example.com",
+            "https://",
+            "https://h/path",
+            "https://h:x",
+            "https://h:99999",
+            "https://u@h",
+        ] {
+            assert_eq!(
+                AllowedOrigins::new([bad]).unwrap_err(),
+                ConfigError::InvalidOrigin(bad.to_owned()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        for (origin, host) in [
+            ("https://app.example.com", "app.example.com"),
+            ("https://app.example.com", "App.Example.com:443"),
+            ("http://localhost:3000", "localhost:3000"),
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("http://[::1]:3000", "[::1]:3000"),
+            ("http://app.example.com:80", "app.example.com"),
+        ] {
+            assert!(is_same_origin(origin.as_bytes(), host), "{origin} {host}");
+        }
+        for (origin, host) in [
+            ("https://evil.example", "app.example.com"),
+            ("http://localhost:3001", "localhost:3000"),
+            ("https://app.example.com", "app.example.com:8443"),
+            ("https://app.example.com.evil", "app.example.com"),
+            ("null", "app.example.com"),
+            ("", "app.example.com"),
+            ("https://app.example.com", ""),
+            ("https://app.example.com", "app.example.com:x"),
+            // No default port to fill in: only an explicit, equal one counts.
+            ("chrome-extension://abc", "abc"),
+        ] {
+            assert!(!is_same_origin(origin.as_bytes(), host), "{origin} {host}");
+        }
+    }
+}
