@@ -34,7 +34,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 use crate::error::Redacted;
 use crate::wire::{self, CredentialKind};
@@ -99,6 +99,17 @@ impl RejectReason {
             Self::StoreUnavailable => "store-unavailable",
         }
     }
+}
+
+/// How a refusal reached the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// As the HTTP status (401, 403 or 503).
+    Status,
+    /// As an accepted handshake whose socket was closed at once with this
+    /// close code ([`accept_then_close`](crate::WsTicketLayer::accept_then_close)).
+    CloseFrame(u16),
 }
 
 /// Why the mint route refused to mint.
@@ -166,6 +177,8 @@ pub enum AuditEvent<'a> {
         /// The first 8 characters of a refused ticket (never of the other
         /// credentials, whose prefixes are not meant to be seen).
         ticket: Option<&'a Redacted>,
+        /// How the refusal reached the client.
+        delivery: Delivery,
     },
     /// The mint route refused to mint.
     MintRefused {
@@ -266,13 +279,18 @@ fn trace(event: &AuditEvent<'_>) {
             path,
             peer,
             ticket,
+            delivery,
         } => tracing::warn!(
             target: TARGET,
             event = "rejected",
             reason = reason.as_str(),
             path,
             peer = peer.map(tracing::field::display),
-            ticket = ticket.map(tracing::field::display)
+            ticket = ticket.map(tracing::field::display),
+            close_code = match delivery {
+                Delivery::CloseFrame(code) => Some(code),
+                Delivery::Status => None,
+            }
         ),
         AuditEvent::MintRefused { reason, path, peer } => tracing::warn!(
             target: TARGET,
@@ -294,7 +312,7 @@ fn trace(event: &AuditEvent<'_>) {
 /// name. Everything else is kept as it was, in order.
 ///
 /// ```
-/// use http::Uri;
+/// use http::{HeaderValue, Uri};
 /// use tower_ws_ticket::audit::redact_uri;
 ///
 /// let uri: Uri = "/api/ws?room=7&ticket=wst_secret&x=1".parse().unwrap();
@@ -340,9 +358,55 @@ pub fn redact_uri(uri: &Uri) -> String {
     text
 }
 
+/// A `Sec-WebSocket-Protocol` value as text with every entry that may
+/// carry a credential replaced by `REDACTED`, for logs of request headers
+/// (the layer takes the credential entry out before the inner service sees
+/// the request, but a header log outside the layer sees it).
+///
+/// Credential entries (`ws-ticket.…`, in any case) and any entry holding a
+/// ticket or internal credential prefix are hidden; the others are kept,
+/// in order. A value that is not text shows as `<opaque>`.
+///
+/// ```
+/// use http::HeaderValue;
+/// use tower_ws_ticket::audit::redact_subprotocols;
+///
+/// let offered = HeaderValue::from_static("ws-ticket, ws-ticket.wst_secret, chat.v1");
+/// assert_eq!(redact_subprotocols(&offered), "ws-ticket, ws-ticket.REDACTED, chat.v1");
+/// ```
+pub fn redact_subprotocols(value: &HeaderValue) -> String {
+    let Ok(text) = value.to_str() else {
+        return "<opaque>".to_owned();
+    };
+    text.split(',')
+        .map(|entry| entry.trim_matches([' ', '\t']))
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            if !wire::entry_may_carry_credential(entry) {
+                entry
+            } else if wire::is_credential_entry(entry) {
+                "ws-ticket.REDACTED"
+            } else {
+                "REDACTED"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_subprotocols_hides_every_credential_entry() {
+        let value =
+            HeaderValue::from_static("chat.v1,WS-TICKET.wsi_internal , x-wst_leak,ws-ticket");
+        let shown = redact_subprotocols(&value);
+        assert_eq!(shown, "chat.v1, ws-ticket.REDACTED, REDACTED, ws-ticket");
+        let opaque = HeaderValue::from_bytes(b"ws-ticket.wst_\xff").unwrap();
+        assert_eq!(redact_subprotocols(&opaque), "<opaque>");
+    }
 
     #[test]
     fn redact_uri_hides_every_credential() {

@@ -37,7 +37,7 @@ pub mod store;
 pub mod ticket;
 pub mod wire;
 
-pub use audit::{AuditEvent, MintRefusal, RejectReason, redact_uri};
+pub use audit::{AuditEvent, Delivery, MintRefusal, RejectReason, redact_subprotocols, redact_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, Redacted, StoreUnavailable, TicketError};

@@ -3,27 +3,40 @@
 //! Everything the crate knows about the shape of a credential on the wire
 //! lives here, and nothing here knows about stores, audit or the layer:
 //!
-//! - the query parameters a credential travels in ([`TICKET_PARAM`],
-//!   [`INTERNAL_PARAM`], [`TOKEN_PARAM`]) and the [`CredentialKind`] each
-//!   names;
+//! - the two channels a credential travels in: a query parameter
+//!   ([`TICKET_PARAM`], [`INTERNAL_PARAM`], [`TOKEN_PARAM`]), or an entry
+//!   `ws-ticket.<credential>` of the `Sec-WebSocket-Protocol` header beside
+//!   the marker [`SUBPROTOCOL`] (the only header a browser lets a page set
+//!   on a WebSocket, and one that no access log records);
 //! - the prefixes that tell credentials apart in any position
-//!   ([`TICKET_PREFIX`], [`INTERNAL_PREFIX`]);
-//! - finding the one credential a request URI carries, and the URI without
+//!   ([`TICKET_PREFIX`], [`INTERNAL_PREFIX`]) and the [`CredentialKind`]
+//!   each names;
+//! - finding the one credential a request carries, and the request without
 //!   it;
-//! - which query pieces may carry a secret, for
-//!   [`redact_uri`](crate::redact_uri).
+//! - what may carry a secret, for [`redact_uri`](crate::redact_uri) and
+//!   [`redact_subprotocols`](crate::audit::redact_subprotocols);
+//! - the close codes a refused socket ends with
+//!   ([`accept_then_close`](crate::WsTicketLayer::accept_then_close)).
+//!
+//! The page side, with the ticket off the URL:
+//!
+//! ```js
+//! new WebSocket(url, ["ws-ticket", `ws-ticket.${ticket}`, /* the app's own */ "chat.v1"])
+//! ```
 //!
 //! ```
-//! use tower_ws_ticket::wire::{CredentialKind, TICKET_PARAM, TICKET_PREFIX};
+//! use tower_ws_ticket::wire::{CredentialKind, SUBPROTOCOL, TICKET_PARAM, TICKET_PREFIX};
 //!
 //! assert_eq!(CredentialKind::Ticket.param(), TICKET_PARAM);
 //! assert_eq!(format!("/api/ws?{TICKET_PARAM}={TICKET_PREFIX}…"), "/api/ws?ticket=wst_…");
+//! assert_eq!(format!("{SUBPROTOCOL}.{TICKET_PREFIX}…"), "ws-ticket.wst_…");
 //! ```
 
 use std::borrow::Cow;
 
-use http::Uri;
+use http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use http::uri::PathAndQuery;
+use http::{HeaderMap, Uri};
 
 /// Query parameter carrying a ticket.
 pub const TICKET_PARAM: &str = "ticket";
@@ -33,6 +46,26 @@ pub const INTERNAL_PARAM: &str = "internal";
 pub const TOKEN_PARAM: &str = "token";
 /// Every credential parameter, in the order of [`CredentialKind`].
 pub const CREDENTIAL_PARAMS: [&str; 3] = [TICKET_PARAM, INTERNAL_PARAM, TOKEN_PARAM];
+
+/// The marker subprotocol a client offers beside its credential entry
+/// `ws-ticket.<credential>`, and the protocol the layer selects for it when
+/// the application selects none of its own.
+pub const SUBPROTOCOL: &str = "ws-ticket";
+/// What a credential entry of `Sec-WebSocket-Protocol` starts with.
+const ENTRY_PREFIX: &str = "ws-ticket.";
+
+/// Close code of a socket refused for its credential (every 401 case:
+/// missing, unknown, used, expired, malformed, wrong audience, revoked).
+/// A client should fetch a new ticket, then reconnect.
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code of a socket refused whatever its credential (every 403
+/// case: a forbidden `Origin`, a peer that is not on loopback, an ambiguous
+/// path). A client should not retry.
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code (RFC 6455's "Try Again Later") of a socket refused because
+/// the ticket store could not be reached. A client should back off and
+/// retry; its ticket may or may not have been used, so it mints a new one.
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 /// What every ticket's text starts with.
 pub const TICKET_PREFIX: &str = "wst_";
@@ -81,6 +114,60 @@ impl CredentialKind {
 pub(crate) fn looks_like_credential(value: &str) -> bool {
     let value = value.trim_start();
     value.starts_with(TICKET_PREFIX) || value.starts_with(INTERNAL_PREFIX)
+}
+
+/// Whether a `Sec-WebSocket-Protocol` entry may carry a secret: a
+/// credential entry in any case, or anything holding a credential prefix.
+pub(crate) fn entry_may_carry_credential(entry: &str) -> bool {
+    is_credential_entry(entry) || entry.contains(TICKET_PREFIX) || entry.contains(INTERNAL_PREFIX)
+}
+
+/// Whether a `Sec-WebSocket-Protocol` entry is a credential entry
+/// (`ws-ticket.…`, in any case).
+pub(crate) fn is_credential_entry(entry: &str) -> bool {
+    entry
+        .get(..ENTRY_PREFIX.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(ENTRY_PREFIX))
+}
+
+/// The entries of every `Sec-WebSocket-Protocol` header, in order, with
+/// the spaces around them trimmed; `None` for a header that is not text.
+pub(crate) fn protocol_entries(headers: &HeaderMap) -> impl Iterator<Item = Option<&str>> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .flat_map(|value| match value.to_str() {
+            Ok(text) => split_entries(text),
+            Err(_) => vec![None],
+        })
+}
+
+fn split_entries(text: &str) -> Vec<Option<&str>> {
+    text.split(',')
+        .map(|entry| entry.trim_matches([' ', '\t']))
+        .filter(|entry| !entry.is_empty())
+        .map(Some)
+        .collect()
+}
+
+/// Whether the client offered the marker [`SUBPROTOCOL`], exactly: the
+/// protocol a handshake may then select for it.
+pub(crate) fn offers_marker(headers: &HeaderMap) -> bool {
+    protocol_entries(headers).any(|entry| entry == Some(SUBPROTOCOL))
+}
+
+/// The protocol a refusal's handshake selects so that a browser completes
+/// it (Chromium fails a handshake that selects none of the offered
+/// protocols): the marker when offered, else the first entry that carries
+/// no credential. Never a credential entry.
+#[cfg(any(feature = "tokio", test))]
+pub(crate) fn protocol_to_select(headers: &HeaderMap) -> Option<&str> {
+    if offers_marker(headers) {
+        return Some(SUBPROTOCOL);
+    }
+    protocol_entries(headers)
+        .flatten()
+        .find(|entry| !entry_may_carry_credential(entry))
 }
 
 /// One `name=value` piece of a query string, its name decoded. The value
@@ -140,33 +227,62 @@ pub(crate) fn params(query: &str) -> impl Iterator<Item = Param<'_>> {
     })
 }
 
-/// The one credential a request URI presents, and the URI without it.
+/// The one credential a request presents, and how to hand the request on
+/// without it.
 #[derive(Debug)]
 pub(crate) struct Presented<'a> {
     pub(crate) kind: CredentialKind,
     pub(crate) value: Cow<'a, str>,
-    /// The URI to hand on: every other piece of the query kept, in order.
-    pub(crate) stripped: Uri,
+    pub(crate) without: Without,
 }
 
-/// Why a URI does not present exactly one credential.
+/// The request without its credential: what to replace.
+#[derive(Debug)]
+pub(crate) enum Without {
+    /// The credential was in the query: the URI without it, every other
+    /// piece kept in order.
+    Uri(Uri),
+    /// The credential was a `Sec-WebSocket-Protocol` entry: the header's
+    /// other entries in order, or none left at all.
+    Protocols(Option<HeaderValue>),
+}
+
+/// Why a request does not present exactly one credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotOne {
-    /// No credential parameter at all.
+    /// No credential at all.
     Missing,
-    /// Two credential parameters (the same twice, or two kinds).
+    /// Two credentials (the same parameter twice, two kinds, two
+    /// credential entries, or one in the query and one in the header).
     Ambiguous,
-    /// The URI could not be rebuilt without the credential.
-    Unrewritable,
+    /// A credential entry whose value is neither a ticket nor an internal
+    /// credential, or a header that cannot be rebuilt without it.
+    Malformed,
 }
 
-/// Finds the single credential parameter in the URI's query, in one pass
-/// that also builds the URI without it.
+/// Finds the single credential a request presents, in its query or its
+/// `Sec-WebSocket-Protocol` header, and what the request looks like
+/// without it.
 ///
-/// Two credential parameters (the same name twice, or two kinds) are
-/// [`NotOne::Ambiguous`] whatever their values: there is no telling which
-/// one a proxy or the application would read.
-pub(crate) fn take_credential(uri: &Uri) -> Result<Presented<'_>, NotOne> {
+/// Two credentials anywhere are [`NotOne::Ambiguous`] whatever their
+/// values: there is no telling which one a proxy or the application would
+/// read. The session token travels in the query only.
+pub(crate) fn find_credential<'a>(
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> Result<Presented<'a>, NotOne> {
+    let in_query = take_from_query(uri)?;
+    let in_header = take_from_protocols(headers)?;
+    match (in_query, in_header) {
+        (Some(_), Some(_)) => Err(NotOne::Ambiguous),
+        (Some(found), None) | (None, Some(found)) => Ok(found),
+        (None, None) => Err(NotOne::Missing),
+    }
+}
+
+/// The credential parameter of the URI's query, if any, found in one pass
+/// that also builds the URI without it.
+fn take_from_query(uri: &Uri) -> Result<Option<Presented<'_>>, NotOne> {
     let mut found = None;
     let stripped = rebuild_without_credentials(uri, |kind, param| {
         if found.is_some() {
@@ -175,12 +291,59 @@ pub(crate) fn take_credential(uri: &Uri) -> Result<Presented<'_>, NotOne> {
         found = Some((kind, param.value()));
         Ok(())
     })?;
-    let (kind, value) = found.ok_or(NotOne::Missing)?;
-    Ok(Presented {
+    Ok(found.map(|(kind, value)| Presented {
         kind,
         value,
-        stripped,
-    })
+        without: Without::Uri(stripped),
+    }))
+}
+
+/// The credential entry of the `Sec-WebSocket-Protocol` header(s), if any,
+/// and the header's other entries.
+fn take_from_protocols(headers: &HeaderMap) -> Result<Option<Presented<'_>>, NotOne> {
+    let mut found = None;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut opaque = false;
+    for entry in protocol_entries(headers) {
+        let Some(entry) = entry else {
+            opaque = true;
+            continue;
+        };
+        if !is_credential_entry(entry) {
+            kept.push(entry);
+            continue;
+        }
+        if found.is_some() {
+            return Err(NotOne::Ambiguous);
+        }
+        let value = &entry[ENTRY_PREFIX.len()..];
+        let kind = if value.starts_with(TICKET_PREFIX) {
+            CredentialKind::Ticket
+        } else if value.starts_with(INTERNAL_PREFIX) {
+            CredentialKind::Internal
+        } else {
+            return Err(NotOne::Malformed);
+        };
+        found = Some((kind, value));
+    }
+    let Some((kind, value)) = found else {
+        return Ok(None);
+    };
+    // A header value that is not text cannot be rebuilt entry by entry;
+    // refusing beats handing the credential on.
+    if opaque {
+        return Err(NotOne::Malformed);
+    }
+    let rest = if kept.is_empty() {
+        None
+    } else {
+        Some(HeaderValue::from_str(&kept.join(", ")).map_err(|_| NotOne::Malformed)?)
+    };
+    Ok(Some(Presented {
+        kind,
+        value: Cow::Borrowed(value),
+        without: Without::Protocols(rest),
+    }))
 }
 
 /// `uri` without any credential parameter, every other piece kept in
@@ -214,7 +377,7 @@ fn rebuild_without_credentials<'a>(
     }
     // Removing whole pieces of a valid query leaves a valid one, so this
     // cannot fail; if it ever did, refusing beats passing the secret on.
-    with_path_and_query(uri, kept).ok_or(NotOne::Unrewritable)
+    with_path_and_query(uri, kept).ok_or(NotOne::Malformed)
 }
 
 fn with_path_and_query(uri: &Uri, path_and_query: String) -> Option<Uri> {
@@ -233,12 +396,37 @@ mod tests {
 
     fn find(query: &str) -> Result<(CredentialKind, String), NotOne> {
         let uri: Uri = format!("/p?{query}").parse().unwrap();
-        take_credential(&uri).map(|p| (p.kind, p.value.into_owned()))
+        find_credential(&uri, &HeaderMap::new()).map(|p| (p.kind, p.value.into_owned()))
     }
 
     fn strip(uri: &str) -> String {
         let uri: Uri = uri.parse().unwrap();
-        take_credential(&uri).unwrap().stripped.to_string()
+        match find_credential(&uri, &HeaderMap::new()).unwrap().without {
+            Without::Uri(uri) => uri.to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn protocols(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(SEC_WEBSOCKET_PROTOCOL, value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn from_header(values: &[&str]) -> Result<(CredentialKind, String, Option<String>), NotOne> {
+        let headers = protocols(values);
+        let uri = Uri::from_static("/p");
+        let found = find_credential(&uri, &headers)?;
+        let Without::Protocols(rest) = found.without else {
+            panic!("found in the query");
+        };
+        Ok((
+            found.kind,
+            found.value.into_owned(),
+            rest.map(|v| v.to_str().unwrap().to_owned()),
+        ))
     }
 
     #[test]
@@ -260,7 +448,10 @@ mod tests {
     #[test]
     fn none_is_missing_and_two_are_ambiguous() {
         let bare = Uri::from_static("/p");
-        assert_eq!(take_credential(&bare).unwrap_err(), NotOne::Missing);
+        assert_eq!(
+            find_credential(&bare, &HeaderMap::new()).unwrap_err(),
+            NotOne::Missing
+        );
         assert_eq!(find("").unwrap_err(), NotOne::Missing);
         assert_eq!(find("Ticket=x&TOKEN=y").unwrap_err(), NotOne::Missing);
         assert_eq!(find("ticket=a&ticket=b").unwrap_err(), NotOne::Ambiguous);
@@ -297,5 +488,84 @@ mod tests {
         assert_eq!(without_credentials(&uri).unwrap(), "/p?a=1&b");
         let plain: Uri = "/p?a=1".parse().unwrap();
         assert_eq!(without_credentials(&plain).unwrap(), "/p?a=1");
+    }
+
+    #[test]
+    fn a_credential_entry_is_found_and_removed_from_the_header() {
+        assert_eq!(
+            from_header(&["ws-ticket, ws-ticket.wst_abc, chat.v1"]).unwrap(),
+            (
+                CredentialKind::Ticket,
+                "wst_abc".into(),
+                Some("ws-ticket, chat.v1".into())
+            )
+        );
+        // Split over several headers, odd spacing: the rest keeps its order.
+        assert_eq!(
+            from_header(&["a ,ws-ticket", "ws-ticket.wsi_x", "b,\tc"]).unwrap(),
+            (
+                CredentialKind::Internal,
+                "wsi_x".into(),
+                Some("a, ws-ticket, b, c".into())
+            )
+        );
+        // The entry alone: no header left.
+        assert_eq!(
+            from_header(&["ws-ticket.wst_abc"]).unwrap(),
+            (CredentialKind::Ticket, "wst_abc".into(), None)
+        );
+    }
+
+    #[test]
+    fn header_credentials_that_are_not_exactly_one_are_refused() {
+        assert_eq!(
+            from_header(&["ws-ticket.wst_a, ws-ticket.wst_b"]).unwrap_err(),
+            NotOne::Ambiguous
+        );
+        assert_eq!(
+            from_header(&["ws-ticket.wst_a", "WS-TICKET.wsi_b"]).unwrap_err(),
+            NotOne::Ambiguous
+        );
+        for unknown in ["ws-ticket.", "ws-ticket.token", "ws-ticket.WST_a"] {
+            assert_eq!(from_header(&[unknown]).unwrap_err(), NotOne::Malformed);
+        }
+        // The marker alone carries nothing.
+        assert_eq!(from_header(&["ws-ticket"]).unwrap_err(), NotOne::Missing);
+        // The query and the header at once.
+        let uri: Uri = "/p?ticket=wst_a".parse().unwrap();
+        let headers = protocols(&["ws-ticket, ws-ticket.wst_b"]);
+        assert_eq!(
+            find_credential(&uri, &headers).unwrap_err(),
+            NotOne::Ambiguous
+        );
+    }
+
+    #[test]
+    fn an_opaque_header_with_a_credential_is_refused() {
+        let mut headers = protocols(&["ws-ticket.wst_a"]);
+        headers.append(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        let uri = Uri::from_static("/p");
+        assert_eq!(
+            find_credential(&uri, &headers).unwrap_err(),
+            NotOne::Malformed
+        );
+    }
+
+    #[test]
+    fn the_protocol_selected_for_a_refusal_is_never_a_credential() {
+        let pick = |values: &[&str]| protocol_to_select(&protocols(values)).map(str::to_owned);
+        assert_eq!(
+            pick(&["chat.v1, ws-ticket, ws-ticket.wst_a"]),
+            Some("ws-ticket".into())
+        );
+        assert_eq!(pick(&["ws-ticket.wst_a, chat.v1"]), Some("chat.v1".into()));
+        assert_eq!(pick(&["wst_leaked, chat.v1"]), Some("chat.v1".into()));
+        assert_eq!(pick(&["ws-ticket.wst_a"]), None);
+        assert_eq!(pick(&[]), None);
+        // Only the exact marker counts as offered.
+        assert!(!offers_marker(&protocols(&["WS-Ticket"])));
     }
 }

@@ -8,19 +8,27 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::{Request, Response, Uri};
+use std::borrow::Cow;
 
+use http::header::SEC_WEBSOCKET_PROTOCOL;
+use http::{Request, Response};
+
+#[cfg(feature = "tokio")]
+use super::close::CloseOnRefusal;
 use super::principal::Principal;
+#[cfg(feature = "tokio")]
+use super::rejection::Rejection;
 use super::rejection::{self, RejectionResponse};
 use super::scope::{Scope, Verdict};
+use super::subprotocol::Selection;
 use super::upgrade::is_websocket_upgrade;
-use crate::audit::{AuditEvent, Auditor, RejectReason};
+use crate::audit::{AuditEvent, Auditor, Delivery, RejectReason};
 use crate::credential::{InternalCredential, SessionToken};
 use crate::error::{Redacted, TicketError};
 use crate::origin::AllowedOrigins;
 use crate::peer::PeerExtractor;
 use crate::store::{Redeemed, TicketStore};
-use crate::wire::{self, CredentialKind, NotOne, Presented, TICKET_PREFIX};
+use crate::wire::{self, CredentialKind, NotOne, TICKET_PREFIX, Without};
 
 /// Everything the service needs, shared by all its clones behind one `Arc`:
 /// the checks, and the rejection builder (apart, because changing its type
@@ -42,6 +50,8 @@ pub(crate) struct Settings<T: TicketStore> {
     pub(crate) scope: Scope,
     pub(crate) peer: Arc<dyn PeerExtractor>,
     pub(crate) audit: Auditor<T::Identity>,
+    #[cfg(feature = "tokio")]
+    pub(crate) close: Option<CloseOnRefusal>,
 }
 
 /// What the checks that need no store decided.
@@ -50,14 +60,25 @@ pub(crate) enum Admission<'r, I> {
     Pass,
     /// Refused before anything was consumed.
     Reject(RejectReason),
-    /// A ticket to consume.
-    Ticket(Presented<'r>),
+    /// A ticket to consume, and how to hand the request on once it is.
+    Ticket {
+        value: Cow<'r, str>,
+        handoff: Handoff,
+    },
     /// Admitted by the internal credential or the session token.
     Accept {
         principal: Principal<I>,
         credential: CredentialKind,
-        uri: Uri,
+        handoff: Handoff,
     },
+}
+
+/// How an admitted request is handed on: without its credential, and with
+/// what to do to the answer.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    without: Without,
+    selection: Selection,
 }
 
 impl<T: TicketStore> Settings<T> {
@@ -76,14 +97,23 @@ impl<T: TicketStore> Settings<T> {
         {
             return Admission::Reject(RejectReason::Origin);
         }
-        let presented = match wire::take_credential(req.uri()) {
+        let presented = match wire::find_credential(req.uri(), req.headers()) {
             Ok(presented) => presented,
             Err(NotOne::Missing) => return Admission::Reject(RejectReason::Missing),
             Err(NotOne::Ambiguous) => return Admission::Reject(RejectReason::Ambiguous),
-            Err(NotOne::Unrewritable) => return Admission::Reject(RejectReason::Malformed),
+            Err(NotOne::Malformed) => return Admission::Reject(RejectReason::Malformed),
+        };
+        let handoff = Handoff {
+            without: presented.without,
+            selection: Selection::for_request(req.method(), req.headers()),
         };
         let principal = match presented.kind {
-            CredentialKind::Ticket if self.tickets => return Admission::Ticket(presented),
+            CredentialKind::Ticket if self.tickets => {
+                return Admission::Ticket {
+                    value: presented.value,
+                    handoff,
+                };
+            }
             CredentialKind::Ticket => return Admission::Reject(RejectReason::TicketNotAccepted),
             CredentialKind::Internal => match &self.internal {
                 Some(internal) if internal.verify(&presented.value) => Principal::Internal,
@@ -99,7 +129,7 @@ impl<T: TicketStore> Settings<T> {
         Admission::Accept {
             principal,
             credential: presented.kind,
-            uri: presented.stripped,
+            handoff,
         }
     }
 
@@ -121,27 +151,68 @@ impl<T: TicketStore> Settings<T> {
         Ok(())
     }
 
+    /// How a refusal reaches the client: as `response`, its HTTP status,
+    /// or as a close frame on a socket accepted for that purpose.
+    fn deliver<B, ResBody>(
+        &self,
+        req: &mut Request<B>,
+        reason: RejectReason,
+        response: &mut Response<ResBody>,
+    ) -> Delivery {
+        #[cfg(feature = "tokio")]
+        if let Some(close) = &self.close
+            && let Some(code) =
+                close.take_over(req, reason, Rejection::new(reason).status(), response)
+        {
+            return Delivery::CloseFrame(code);
+        }
+        let _ = (req, reason, response);
+        Delivery::Status
+    }
+
+    fn accepts_then_closes(&self) -> bool {
+        #[cfg(feature = "tokio")]
+        return self.close.is_some();
+        #[cfg(not(feature = "tokio"))]
+        false
+    }
+
     fn peer<B>(&self, req: &Request<B>) -> Option<SocketAddr> {
         self.peer.peer_addr(req.extensions())
     }
 
-    /// Hands the request on: the credential gone from its URI (and, with
-    /// the `axum` feature, from axum's `OriginalUri`), the principal in its
-    /// extensions.
+    /// Hands the request on: the credential gone from its URI or its
+    /// `Sec-WebSocket-Protocol` header (and, with the `axum` feature, from
+    /// axum's `OriginalUri`), the principal in its extensions. Returns what
+    /// to do to the answer.
     pub(crate) fn accept<B>(
         &self,
         req: &mut Request<B>,
-        uri: Uri,
+        handoff: Handoff,
         principal: Principal<T::Identity>,
         credential: CredentialKind,
-    ) {
-        #[cfg(feature = "axum")]
-        if let Some(original) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>() {
-            // The Router recorded the URI before any route layer ran. If it
-            // could not be rebuilt, the stripped URI is safer than the secret.
-            original.0 = wire::without_credentials(&original.0).unwrap_or_else(|| uri.clone());
+    ) -> Selection {
+        match handoff.without {
+            Without::Uri(uri) => {
+                #[cfg(feature = "axum")]
+                if let Some(original) = req.extensions_mut().get_mut::<axum::extract::OriginalUri>()
+                {
+                    // The Router recorded the URI before any route layer
+                    // ran. Should it not rebuild, the stripped URI is safer
+                    // than the secret.
+                    original.0 =
+                        wire::without_credentials(&original.0).unwrap_or_else(|| uri.clone());
+                }
+                *req.uri_mut() = uri;
+            }
+            Without::Protocols(rest) => {
+                let headers = req.headers_mut();
+                headers.remove(SEC_WEBSOCKET_PROTOCOL);
+                if let Some(rest) = rest {
+                    headers.insert(SEC_WEBSOCKET_PROTOCOL, rest);
+                }
+            }
         }
-        *req.uri_mut() = uri;
         let label = match &principal {
             Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
             _ => None,
@@ -153,6 +224,7 @@ impl<T: TicketStore> Settings<T> {
             peer: self.peer(req),
         });
         req.extensions_mut().insert(principal);
+        handoff.selection
     }
 }
 
@@ -162,18 +234,19 @@ impl<T: TicketStore, R> Config<T, R> {
     pub(crate) fn settle<B, ResBody>(
         &self,
         req: &mut Request<B>,
-        uri: Uri,
+        handoff: Handoff,
         outcome: Result<Redeemed<T::Identity>, TicketError>,
-    ) -> Result<(), Response<ResBody>>
+    ) -> Result<Selection, Response<ResBody>>
     where
         R: RejectionResponse<ResBody>,
     {
         let err = match outcome {
             Ok(redeemed) => {
                 let principal = Principal::Ticket(redeemed);
-                self.settings
-                    .accept(req, uri, principal, CredentialKind::Ticket);
-                return Ok(());
+                let selection =
+                    self.settings
+                        .accept(req, handoff, principal, CredentialKind::Ticket);
+                return Ok(selection);
             }
             Err(err) => err,
         };
@@ -192,23 +265,28 @@ impl<T: TicketStore, R> Config<T, R> {
         Err(self.reject(req, reason, ticket))
     }
 
-    /// The response for a refused upgrade, audited.
+    /// The response for a refused upgrade, audited: the HTTP status, or
+    /// with [`accept_then_close`](super::WsTicketLayer::accept_then_close)
+    /// an accepted handshake whose socket a task closes with a close code.
     pub(crate) fn reject<B, ResBody>(
         &self,
-        req: &Request<B>,
+        req: &mut Request<B>,
         reason: RejectReason,
         ticket: Option<&Redacted>,
     ) -> Response<ResBody>
     where
         R: RejectionResponse<ResBody>,
     {
+        let mut response = rejection::respond(&self.rejection, reason);
+        let delivery = self.settings.deliver(req, reason, &mut response);
         self.settings.audit.emit(&AuditEvent::Rejected {
             reason,
             path: req.uri().path(),
             peer: self.settings.peer(req),
             ticket,
+            delivery,
         });
-        rejection::respond(&self.rejection, reason)
+        response
     }
 }
 
@@ -249,6 +327,7 @@ impl<T: TicketStore> std::fmt::Debug for Settings<T> {
             .field("origins", &self.origins)
             .field("scope", &self.scope)
             .field("audit", &self.audit)
+            .field("accept_then_close", &self.accepts_then_closes())
             .finish_non_exhaustive()
     }
 }

@@ -8,12 +8,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::RejectionResponse;
-use super::admission::Config;
+use super::admission::{Config, Handoff};
+use super::subprotocol::Selection;
 use crate::store::TicketStore;
 
 pin_project! {
@@ -46,6 +47,7 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
+            selection: Selection,
         },
         // Refused without calling the inner service.
         Rejected {
@@ -57,7 +59,7 @@ pin_project! {
 /// What a request waiting on the store needs once it has answered.
 struct Waiting<S, T: TicketStore, R, ReqBody> {
     request: Request<ReqBody>,
-    uri: Uri,
+    handoff: Handoff,
     inner: S,
     config: Arc<Config<T, R>>,
 }
@@ -67,9 +69,9 @@ where
     S: Service<Request<ReqBody>>,
     T: TicketStore,
 {
-    pub(crate) fn inner(future: S::Future) -> Self {
+    pub(crate) fn inner(future: S::Future, selection: Selection) -> Self {
         Self {
-            kind: Kind::Inner { future },
+            kind: Kind::Inner { future, selection },
         }
     }
 
@@ -84,7 +86,7 @@ where
     pub(crate) fn consuming(
         consume: T::ConsumeFuture,
         request: Request<ReqBody>,
-        uri: Uri,
+        handoff: Handoff,
         inner: S,
         config: Arc<Config<T, R>>,
     ) -> Self {
@@ -93,7 +95,7 @@ where
                 consume,
                 waiting: Some(Box::new(Waiting {
                     request,
-                    uri,
+                    handoff,
                     inner,
                     config,
                 })),
@@ -118,15 +120,16 @@ where
                     let outcome = ready!(Pin::new(consume).poll(cx));
                     let Waiting {
                         mut request,
-                        uri,
+                        handoff,
                         mut inner,
                         config,
                     } = *waiting
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    let next = match config.settle(&mut request, uri, outcome) {
-                        Ok(()) => Kind::Inner {
+                    let next = match config.settle(&mut request, handoff, outcome) {
+                        Ok(selection) => Kind::Inner {
                             future: inner.call(request),
+                            selection,
                         },
                         Err(response) => Kind::Rejected {
                             response: Some(response),
@@ -134,7 +137,11 @@ where
                     };
                     this.kind.set(next);
                 }
-                KindProj::Inner { future } => return future.poll(cx),
+                KindProj::Inner { future, selection } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    selection.apply(&mut response);
+                    return Poll::Ready(Ok(response));
+                }
                 KindProj::Rejected { response } => {
                     let response = response
                         .take()

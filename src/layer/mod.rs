@@ -2,20 +2,23 @@
 //! builds.
 //!
 //! Requests that are not WebSocket upgrades pass to the inner service
-//! untouched. An upgrade must present exactly one credential in its query:
-//! `?ticket=` (a single-use ticket, consumed before the inner service is
-//! called), `?internal=` (the process's [`InternalCredential`], when
-//! configured) or, in loopback mode only, `?token=`. On success the inner
-//! service receives the request with a [`Principal`] in its extensions and
-//! the credential parameter removed from the URI. Every refusal is a
-//! response (401, 403 or 503), never an error.
+//! untouched. An upgrade must present exactly one credential: a ticket
+//! (single use, consumed before the inner service is called) or the
+//! process's [`InternalCredential`] (when configured), either as a
+//! `Sec-WebSocket-Protocol` entry `ws-ticket.<credential>` or in the query
+//! (`?ticket=`, `?internal=`); or, in loopback mode only, `?token=`. On
+//! success the inner service receives the request with a [`Principal`] in
+//! its extensions and the credential removed (from the URI or the header),
+//! so nothing downstream sees it. Every refusal is a response (401, 403 or
+//! 503), never an error.
 //!
 //! | request | outcome |
 //! |---|---|
 //! | not an upgrade (no `Upgrade: websocket` header, not a `CONNECT`), or outside the [`guard_path`](WsTicketLayer::guard_path) scope | passed on untouched; nothing consumed |
 //! | `Origin` present and not allowed (when an allowlist is set) | 403, nothing consumed |
 //! | no credential | 401 |
-//! | the same credential twice, or two kinds at once | 401, nothing consumed |
+//! | the same credential twice, two kinds at once, or one in the query and one in the header | 401, nothing consumed |
+//! | a `ws-ticket.` entry that is neither a ticket nor the internal credential | 401, nothing consumed |
 //! | `?ticket=` valid | inner service, with [`Principal::Ticket`] |
 //! | `?ticket=` unknown / used / expired / malformed | 401 |
 //! | `?ticket=` on a route set [`without_tickets`](WsTicketLayer::without_tickets) | 401, nothing consumed |
@@ -69,6 +72,35 @@
 //! assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 //! # Ok(()) }
 //! ```
+//!
+//! # The credential off the URL: `Sec-WebSocket-Protocol`
+//!
+//! A URL is written to access logs by every proxy, and by any middleware
+//! that runs before this one (axum's `OriginalUri`, tower-http's
+//! `TraceLayer`). A browser can put one thing in an upgrade's headers, the
+//! offered subprotocols, so that is where the credential travels best:
+//!
+//! ```js
+//! new WebSocket(url, ["ws-ticket", `ws-ticket.${ticket}`, /* the app's own */ "chat.v1"])
+//! ```
+//!
+//! The layer takes the entry `ws-ticket.<credential>` out of the header
+//! before the inner service sees it (the other entries kept, in order), so
+//! a handler's protocol negotiation never sees or echoes it. When the
+//! handler accepts the upgrade without selecting a protocol and the client
+//! offered the marker `ws-ticket`, the layer selects `ws-ticket` on the
+//! response: a browser that offered protocols fails a handshake that
+//! selects none. A handler that speaks `chat.v1` selects it as usual.
+//!
+//! # Refusals a browser can read
+//!
+//! A browser's `WebSocket` cannot see the status of a refused handshake:
+//! every refusal looks like close code 1006. With the `tokio` feature,
+//! [`accept_then_close`](WsTicketLayer::accept_then_close) accepts a
+//! refused handshake and closes the socket at once with 4401 (fetch a new
+//! ticket, reconnect), 4403 (do not retry) or 1013 (back off), constants in
+//! [`wire`](crate::wire). Use it for sockets browsers open; keep the
+//! default HTTP statuses for other clients, which read them directly.
 //!
 //! # Different settings per route (axum)
 //!
@@ -142,11 +174,14 @@ use crate::peer::{DefaultPeer, PeerExtractor};
 use crate::store::TicketStore;
 
 mod admission;
+#[cfg(feature = "tokio")]
+mod close;
 mod future;
 mod principal;
 mod rejection;
 mod scope;
 mod service;
+mod subprotocol;
 mod upgrade;
 
 pub use future::ResponseFuture;
@@ -186,6 +221,8 @@ impl<T: TicketStore> WsTicketLayer<T> {
                     scope: Scope::default(),
                     peer: Arc::new(DefaultPeer),
                     audit: Auditor::default(),
+                    #[cfg(feature = "tokio")]
+                    close: None,
                 },
                 rejection: DefaultRejection,
             }),
@@ -337,6 +374,52 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// (a closure fits [`peer_addr`](Self::peer_addr) more easily).
     pub fn peer_extractor(mut self, peer: impl PeerExtractor) -> Self {
         self.settings_mut().peer = Arc::new(peer);
+        self
+    }
+
+    /// Refuses a valid WebSocket handshake by accepting it and closing the
+    /// socket at once with a close code a browser can read: 4401 for every
+    /// 401 case (fetch a new ticket, reconnect), 4403 for every 403 case
+    /// (do not retry), 1013 when the store cannot be reached (back off).
+    /// Other requests keep the HTTP status, as do all refusals past
+    /// [`max_closes_in_flight`](Self::max_closes_in_flight). See the
+    /// [layer docs](crate::layer#refusals-a-browser-can-read).
+    ///
+    /// Needs a Tokio runtime and a hyper server with upgrades (axum's
+    /// `serve`, hyper-util's `serve_connection_with_upgrades`).
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn accept_then_close(mut self) -> Self {
+        let settings = self.settings_mut();
+        settings.close.get_or_insert_with(Default::default);
+        self
+    }
+
+    /// At most `max` accept-then-close refusals at once (default 1,024);
+    /// past it, a refusal is the HTTP status. Turns
+    /// [`accept_then_close`](Self::accept_then_close) on.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn max_closes_in_flight(mut self, max: usize) -> Self {
+        let settings = self.settings_mut();
+        settings
+            .close
+            .get_or_insert_with(Default::default)
+            .set_max_in_flight(max);
+        self
+    }
+
+    /// How long one accept-then-close refusal may take, from the handshake
+    /// to the end of the socket (default 5 s), however slowly the client
+    /// reads. Turns [`accept_then_close`](Self::accept_then_close) on.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn close_timeout(mut self, timeout: std::time::Duration) -> Self {
+        let settings = self.settings_mut();
+        settings
+            .close
+            .get_or_insert_with(Default::default)
+            .set_timeout(timeout);
         self
     }
 

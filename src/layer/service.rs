@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use super::admission::{Admission, Config};
 use super::future::ResponseFuture;
+use super::subprotocol::Selection;
 use super::{DefaultRejection, RejectionResponse, WsTicketLayer};
 use crate::store::TicketStore;
 
@@ -72,31 +73,34 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        let (mut consume, uri) = match config.settings.admit(&req) {
-            Admission::Pass => return ResponseFuture::inner(self.inner.call(req)),
+        let (mut consume, handoff) = match config.settings.admit(&req) {
+            Admission::Pass => {
+                return ResponseFuture::inner(self.inner.call(req), Selection::NONE);
+            }
             Admission::Reject(reason) => {
-                return ResponseFuture::rejected(config.reject(&req, reason, None));
+                return ResponseFuture::rejected(config.reject(&mut req, reason, None));
             }
             Admission::Accept {
                 principal,
                 credential,
-                uri,
+                handoff,
             } => {
-                config.settings.accept(&mut req, uri, principal, credential);
-                return ResponseFuture::inner(self.inner.call(req));
+                let selection = config
+                    .settings
+                    .accept(&mut req, handoff, principal, credential);
+                return ResponseFuture::inner(self.inner.call(req), selection);
             }
-            Admission::Ticket(presented) => (
-                config.settings.store.consume_ticket(&presented.value),
-                presented.stripped,
-            ),
+            Admission::Ticket { value, handoff } => {
+                (config.settings.store.consume_ticket(&value), handoff)
+            }
         };
         // A store that answers at once (the memory store always does) is
         // settled here: the request goes straight on, nothing boxed. The
         // future will be polled again with a real waker if it is pending.
         let mut cx = Context::from_waker(Waker::noop());
         if let Poll::Ready(outcome) = Pin::new(&mut consume).poll(&mut cx) {
-            return match config.settle(&mut req, uri, outcome) {
-                Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            return match config.settle(&mut req, handoff, outcome) {
+                Ok(selection) => ResponseFuture::inner(self.inner.call(req), selection),
                 Err(response) => ResponseFuture::rejected(response),
             };
         }
@@ -105,7 +109,7 @@ where
         // the future and keep a fresh clone here, as tower's docs advise.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::consuming(consume, req, uri, inner, Arc::clone(config))
+        ResponseFuture::consuming(consume, req, handoff, inner, Arc::clone(config))
     }
 }
 

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, RETRY_AFTER, SEC_WEBSOCKET_PROTOCOL};
 use http::{Request, Response, StatusCode};
 use std::task::Poll;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 use tower_test::mock;
 
@@ -26,12 +26,20 @@ type Store = MemoryStore<String>;
 struct Seen {
     uri: String,
     principal: Option<Principal<String>>,
+    /// The `Sec-WebSocket-Protocol` headers, as the inner service got them.
+    protocols: Vec<String>,
 }
 
 async fn echo(req: Request<String>) -> Result<Response<String>, Infallible> {
     let seen = Seen {
         uri: req.uri().to_string(),
         principal: req.extensions().get::<Principal<String>>().cloned(),
+        protocols: req
+            .headers()
+            .get_all(SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect(),
     };
     let mut response = Response::new(String::from("inner"));
     response.extensions_mut().insert(seen);
@@ -834,4 +842,310 @@ async fn works_with_a_plain_service_fn() {
     let (_ticket, uri) = ticket_uri(&store, "bob");
     let response = service.oneshot(upgrade(&uri)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+// --- The credential in Sec-WebSocket-Protocol (SPEC 3.1) ---
+
+fn offering(uri: &str, protocols: &str) -> Request<String> {
+    with_header(upgrade(uri), "sec-websocket-protocol", protocols)
+}
+
+/// An inner service that accepts the upgrade (101), selecting `selected`.
+fn accepting(
+    selected: Option<&'static str>,
+) -> impl Service<
+    Request<String>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = Ready<Result<Response<String>, Infallible>>,
+> + Clone {
+    service_fn(move |req: Request<String>| {
+        let mut response = Response::new(String::new());
+        *response.status_mut() = if req.method() == http::Method::CONNECT {
+            StatusCode::OK
+        } else {
+            StatusCode::SWITCHING_PROTOCOLS
+        };
+        if let Some(selected) = selected {
+            response
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_PROTOCOL, selected.parse().unwrap());
+        }
+        ready(Ok(response))
+    })
+}
+
+fn selected(response: &Response<String>) -> Option<&str> {
+    response
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_ticket_in_the_subprotocol_header_is_consumed_and_removed() {
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone());
+    let ticket = store.mint("alice".to_owned()).unwrap();
+    let offered = format!("ws-ticket, ws-ticket.{}, chat.v1", ticket.expose_secret());
+    let response = send(&layer, offering("/api/ws?room=1", &offered)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = seen(&response).unwrap();
+    assert!(matches!(&seen.principal, Some(Principal::Ticket(r)) if r.identity == "alice"));
+    // The entry is gone, the others kept in order; the URI is untouched.
+    assert_eq!(seen.protocols, ["ws-ticket, chat.v1"]);
+    assert_eq!(seen.uri, "/api/ws?room=1");
+    // Single use, whichever channel it comes back in.
+    let replay = send(&layer, offering("/api/ws", &offered)).await;
+    assert_refused(&replay, StatusCode::UNAUTHORIZED, RejectReason::Unknown);
+    let uri = format!("/api/ws?ticket={}", ticket.expose_secret());
+    assert_refused(
+        &send(&layer, upgrade(&uri)).await,
+        StatusCode::UNAUTHORIZED,
+        RejectReason::Unknown,
+    );
+}
+
+#[tokio::test]
+async fn the_internal_credential_travels_in_the_header_too() {
+    let internal = InternalCredential::generate();
+    let layer = WsTicketLayer::new(Store::new()).internal_credential(internal.clone());
+    let offered = format!("ws-ticket.{}", internal.expose_secret());
+    for _ in 0..2 {
+        let response = send(&layer, offering("/pub", &offered)).await;
+        let seen = seen(&response).unwrap();
+        assert_eq!(seen.principal, Some(Principal::Internal));
+        // It was the only entry: no header left at all.
+        assert!(seen.protocols.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_marker_is_selected_when_the_handler_selects_nothing() {
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone());
+    let entry = |store: &Store| {
+        format!(
+            "ws-ticket, ws-ticket.{}",
+            store.mint("alice".to_owned()).unwrap().expose_secret()
+        )
+    };
+    let response = layer
+        .clone()
+        .layer(accepting(None))
+        .oneshot(offering("/ws", &entry(&store)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(selected(&response), Some("ws-ticket"));
+    // The handler's own choice stands.
+    let offered = format!("{}, chat.v1", entry(&store));
+    let response = layer
+        .clone()
+        .layer(accepting(Some("chat.v1")))
+        .oneshot(offering("/ws", &offered))
+        .await
+        .unwrap();
+    assert_eq!(selected(&response), Some("chat.v1"));
+    // A ticket in the query, with the marker offered: the marker is
+    // selected all the same (the browser offered protocols).
+    let uri = format!(
+        "/ws?ticket={}",
+        store.mint("bob".to_owned()).unwrap().expose_secret()
+    );
+    let response = layer
+        .clone()
+        .layer(accepting(None))
+        .oneshot(offering(&uri, "ws-ticket"))
+        .await
+        .unwrap();
+    assert_eq!(selected(&response), Some("ws-ticket"));
+    // No marker offered: nothing is selected for the client.
+    let uri = format!(
+        "/ws?ticket={}",
+        store.mint("carol".to_owned()).unwrap().expose_secret()
+    );
+    let response = layer
+        .layer(accepting(None))
+        .oneshot(upgrade(&uri))
+        .await
+        .unwrap();
+    assert_eq!(selected(&response), None);
+}
+
+#[tokio::test]
+async fn the_marker_is_selected_on_an_http2_connect_too() {
+    let store = Store::new();
+    let ticket = store.mint("alice".to_owned()).unwrap();
+    let mut req = Request::connect("/ws")
+        .header(
+            "sec-websocket-protocol",
+            format!("ws-ticket, ws-ticket.{}", ticket.expose_secret()),
+        )
+        .body(String::new())
+        .unwrap();
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let response = WsTicketLayer::new(store)
+        .layer(accepting(None))
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(selected(&response), Some("ws-ticket"));
+}
+
+#[tokio::test]
+async fn header_credentials_that_are_not_exactly_one_consume_nothing() {
+    let store = Store::new();
+    let internal = InternalCredential::generate();
+    let layer = WsTicketLayer::new(store.clone()).internal_credential(internal.clone());
+    let ticket = store.mint("alice".to_owned()).unwrap();
+    let text = ticket.expose_secret();
+    for (uri, protocols, why) in [
+        // In the query and in the header.
+        (
+            format!("/ws?ticket={text}"),
+            format!("ws-ticket, ws-ticket.{text}"),
+            RejectReason::Ambiguous,
+        ),
+        // Two credential entries.
+        (
+            "/ws".to_owned(),
+            format!("ws-ticket.{text}, ws-ticket.{}", internal.expose_secret()),
+            RejectReason::Ambiguous,
+        ),
+        (
+            "/ws".to_owned(),
+            format!("ws-ticket.{text}, ws-ticket.{text}"),
+            RejectReason::Ambiguous,
+        ),
+        // An entry with an unknown prefix (the session token is query-only).
+        (
+            format!("/ws?x={text}"),
+            "ws-ticket, ws-ticket.s3cret-session".to_owned(),
+            RejectReason::Malformed,
+        ),
+        // The marker alone.
+        (
+            "/ws".to_owned(),
+            "ws-ticket, chat.v1".to_owned(),
+            RejectReason::Missing,
+        ),
+    ] {
+        assert_refused(
+            &send(&layer, offering(&uri, &protocols)).await,
+            StatusCode::UNAUTHORIZED,
+            why,
+        );
+    }
+    assert!(store.consume(text).is_ok(), "the ticket survived");
+}
+
+#[tokio::test]
+async fn guard_path_scoping_covers_the_header_channel() {
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone()).guard_path("/api/ws");
+    let ticket = store.mint("alice".to_owned()).unwrap();
+    let offered = format!("ws-ticket, ws-ticket.{}", ticket.expose_secret());
+    // Outside the scope the header is not touched (nor the ticket used).
+    let outside = send(&layer, offering("/other", &offered)).await;
+    assert_eq!(seen(&outside).unwrap().protocols, [offered.as_str()]);
+    let inside = send(&layer, offering("/api/ws", &offered)).await;
+    assert!(matches!(
+        seen(&inside).unwrap().principal,
+        Some(Principal::Ticket(_))
+    ));
+}
+
+#[tokio::test]
+async fn audit_events_never_hold_a_header_credential() {
+    let store = Store::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let layer = WsTicketLayer::new(store.clone())
+        .on_audit(move |event| sink.lock().unwrap().push(format!("{event:?}")));
+    let ticket = store.mint("alice".to_owned()).unwrap();
+    let offered = format!("ws-ticket, ws-ticket.{}", ticket.expose_secret());
+    send(&layer, offering("/ws", &offered)).await;
+    send(&layer, offering("/ws", &offered)).await; // refused: used
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 2);
+    let secret_part = &ticket.expose_secret()[8..];
+    assert!(
+        events.iter().all(|event| !event.contains(secret_part)),
+        "{events:?}"
+    );
+}
+
+// --- The memory store is settled inside `call` ---
+
+#[test]
+fn a_ready_store_hands_the_request_on_inside_call() {
+    let store = Store::new();
+    let (_ticket, uri) = ticket_uri(&store, "alice");
+    let mut service = WsTicketLayer::new(store).layer(service_fn(echo));
+    let future = service.call(upgrade(&uri));
+    // Already with the inner service: nothing was boxed to wait.
+    assert_eq!(
+        format!("{future:?}"),
+        r#"ResponseFuture { state: "inner" }"#
+    );
+}
+
+/// A memory store whose consume answers one poll late, as a networked
+/// store does.
+#[derive(Clone)]
+struct LateStore(Store);
+
+struct Late<T>(Option<T>, bool);
+
+impl<T: Unpin> std::future::Future for Late<T> {
+    type Output = T;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.0.take().expect("polled after completion"))
+    }
+}
+
+impl TicketStore for LateStore {
+    type Identity = String;
+    type MintFuture = Ready<Result<Ticket, MintError>>;
+    type ConsumeFuture = Late<Result<Redeemed<String>, TicketError>>;
+
+    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
+        ready(self.0.mint(identity))
+    }
+
+    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
+        Late(Some(self.0.consume(presented)), false)
+    }
+
+    fn ttl(&self) -> Duration {
+        self.0.ttl()
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_answers_later_is_waited_for() {
+    let store = Store::new();
+    let (_ticket, uri) = ticket_uri(&store, "alice");
+    let mut service = WsTicketLayer::new(LateStore(store.clone())).layer(service_fn(echo));
+    let future = service.call(upgrade(&uri));
+    assert_eq!(
+        format!("{future:?}"),
+        r#"ResponseFuture { state: "consuming" }"#
+    );
+    let response = future.await.unwrap();
+    let seen = seen(&response).unwrap();
+    assert_eq!(seen.uri, "/api/ws");
+    assert!(matches!(&seen.principal, Some(Principal::Ticket(r)) if r.identity == "alice"));
+    // And a refusal the same way.
+    let refused = service.call(upgrade(&uri)).await.unwrap();
+    assert_refused(&refused, StatusCode::UNAUTHORIZED, RejectReason::Unknown);
 }
