@@ -75,7 +75,9 @@ pub enum RejectReason {
     /// or encoded separators (`%2F`, `%5C`), so that which handler it
     /// reaches depends on the router. 403, nothing consumed.
     AmbiguousPath,
-    /// The ticket store could not be reached; retry with the same ticket. 503.
+    /// The ticket store could not be reached. 503: the client should back
+    /// off and retry, not re-authenticate, with a newly minted ticket: a
+    /// consume that timed out may still have used this one up in Redis.
     StoreUnavailable,
 }
 
@@ -306,10 +308,12 @@ fn trace(event: &AuditEvent<'_>) {
 /// (`ticket`, `internal`, `token`) replaced by `REDACTED`, for access logs
 /// that sit outside the layer.
 ///
-/// It errs on the side of hiding: names compare in any case and with stray
-/// spaces or control characters, and any value that reads like a ticket
-/// (`wst_…`) or an internal credential (`wsi_…`) is hidden whatever its
-/// name. Everything else is kept as it was, in order.
+/// It errs on the side of hiding: names compare in any case, with stray
+/// spaces or control characters, and behind a `;` (`?a=1;ticket=…`); and
+/// any piece that holds something reading like a ticket (`wst_…`) or an
+/// internal credential (`wsi_…`), in its name or its value, percent-encoded
+/// or not, is hidden whatever its name. Everything else is kept as it was,
+/// in order.
 ///
 /// ```
 /// use http::{HeaderValue, Uri};
@@ -347,11 +351,9 @@ pub fn redact_uri(uri: &Uri) -> String {
                 text.push('&');
             }
             first = false;
-            if param.may_carry_credential() {
-                text.push_str(param.raw_name());
-                text.push_str("=REDACTED");
-            } else {
-                text.push_str(param.raw);
+            match param.redacted() {
+                Some(shown) => text.push_str(&shown),
+                None => text.push_str(param.raw),
             }
         }
     }
@@ -441,6 +443,27 @@ mod tests {
             let uri: Uri = format!("/p?{query}").parse().unwrap();
             let shown = redact_uri(&uri);
             assert!(!shown.contains("live"), "{query} -> {shown}");
+        }
+    }
+
+    #[test]
+    fn redact_uri_hides_credentials_behind_semicolons_and_in_names() {
+        for query in [
+            "a=1;ticket=wst_live",
+            "ticket;=wst_live",
+            "a=1;Token=livetoken",
+            "x=1;internal=liveinternal",
+            "wst_live",
+            "wst_live=1",
+            "x%3Bticket=livevalue",
+            "a=w%73t_live",
+            "a=WST_live",
+            "a=b+wsi_live",
+        ] {
+            let uri: Uri = format!("/p?{query}&keep=1").parse().unwrap();
+            let shown = redact_uri(&uri);
+            assert!(!shown.contains("live"), "{query} -> {shown}");
+            assert!(shown.ends_with("&keep=1"), "{query} -> {shown}");
         }
     }
 

@@ -31,7 +31,9 @@ pub enum TicketError {
     /// store reclaimed it; after that, an expired ticket is `Unknown`.
     Expired(Redacted),
     /// The store could not be asked (for example Redis is down). The client
-    /// should retry with the same ticket, not re-authenticate.
+    /// should back off and retry, not re-authenticate; a timed-out consume
+    /// may have used the ticket up all the same, so the retry mints a new
+    /// one.
     Unavailable(StoreUnavailable),
 }
 

@@ -109,17 +109,19 @@ impl CredentialKind {
     }
 }
 
-/// Whether `value` reads like a ticket or an internal credential, whatever
-/// it was sent as: such a value is hidden wherever it turns up.
-pub(crate) fn looks_like_credential(value: &str) -> bool {
-    let value = value.trim_start();
-    value.starts_with(TICKET_PREFIX) || value.starts_with(INTERNAL_PREFIX)
+/// Whether `text` holds a ticket or internal credential prefix anywhere,
+/// in any case.
+fn holds_credential_prefix(text: &str) -> bool {
+    text.as_bytes().windows(TICKET_PREFIX.len()).any(|window| {
+        window.eq_ignore_ascii_case(TICKET_PREFIX.as_bytes())
+            || window.eq_ignore_ascii_case(INTERNAL_PREFIX.as_bytes())
+    })
 }
 
 /// Whether a `Sec-WebSocket-Protocol` entry may carry a secret: a
 /// credential entry in any case, or anything holding a credential prefix.
 pub(crate) fn entry_may_carry_credential(entry: &str) -> bool {
-    is_credential_entry(entry) || entry.contains(TICKET_PREFIX) || entry.contains(INTERNAL_PREFIX)
+    is_credential_entry(entry) || holds_credential_prefix(entry)
 }
 
 /// Whether a `Sec-WebSocket-Protocol` entry is a credential entry
@@ -188,19 +190,40 @@ impl<'a> Param<'a> {
         raw_name(self.raw)
     }
 
-    /// Whether this piece may carry a secret, for redaction: a credential's
-    /// name in any case or with stray spaces or control characters around it
-    /// (the layer refuses those spellings without consuming anything, so the
-    /// value may still be live), or a value that reads like a ticket or an
-    /// internal credential under any name.
-    pub(crate) fn may_carry_credential(&self) -> bool {
-        let name = self
-            .name
-            .trim_matches(|c: char| c.is_whitespace() || c.is_control());
-        CREDENTIAL_PARAMS
-            .iter()
-            .any(|param| name.eq_ignore_ascii_case(param))
-            || looks_like_credential(&self.value())
+    /// How this piece shows in a redacted URI: `None` to show it as it
+    /// is, or the text to show instead.
+    ///
+    /// A piece is hidden when it may carry a secret: a credential's name in
+    /// any case, with stray spaces or control characters around it, or
+    /// behind a `;` (the layer refuses those spellings without consuming
+    /// anything, so the value may still be live; and some servers split
+    /// queries on `;`), or anything in its name or value that reads like a
+    /// ticket or an internal credential (`wst_`, `wsi_`, in any case and
+    /// however percent-encoded), whatever its name.
+    pub(crate) fn redacted(&self) -> Option<Cow<'a, str>> {
+        let value = self.value();
+        let names_a_credential = |text: &str| {
+            text.split(';').any(|piece| {
+                let name = piece.split_once('=').map_or(piece, |(name, _)| name);
+                let name = name.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+                CREDENTIAL_PARAMS
+                    .iter()
+                    .any(|param| name.eq_ignore_ascii_case(param))
+            })
+        };
+        let name_holds_one = holds_credential_prefix(&self.name);
+        if !(name_holds_one
+            || holds_credential_prefix(&value)
+            || names_a_credential(&self.name)
+            || names_a_credential(&value))
+        {
+            return None;
+        }
+        Some(if name_holds_one {
+            Cow::Borrowed("REDACTED")
+        } else {
+            Cow::Owned(format!("{}=REDACTED", self.raw_name()))
+        })
     }
 
     fn value(&self) -> Cow<'a, str> {

@@ -160,3 +160,25 @@ async fn hyper_strip_prefix_router_refuses_dot_segments() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn guard_path_inside_a_nested_axum_router_still_guards() {
+    // The layer inside `nest("/api", …)` sees `/ws`; the client sent
+    // `/api/ws`, which is what `guard_path` names. Without reading axum's
+    // OriginalUri the scope matched nothing and the socket opened with no
+    // credential.
+    let inner = axum::Router::new()
+        .route(
+            "/ws",
+            any(|ws: WebSocketUpgrade| async move { ws.on_upgrade(|_socket| async {}) }),
+        )
+        .layer(WsTicketLayer::new(MemoryStore::<String>::new()).guard_path("/api/ws"));
+    let router = axum::Router::new().nest("/api", inner);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    assert_eq!(
+        handshake_status(addr, "/api/ws").await,
+        StatusCode::UNAUTHORIZED
+    );
+}

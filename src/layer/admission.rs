@@ -87,7 +87,15 @@ impl<T: TicketStore> Settings<T> {
         if !is_websocket_upgrade(req) {
             return Admission::Pass;
         }
-        match self.scope.verdict(req.uri().path()) {
+        let verdict = self.scope.verdict(req.uri().path());
+        // A router nested under a prefix (axum's `nest`) hands its layers
+        // the path without the prefix; the path the client sent counts too.
+        #[cfg(feature = "axum")]
+        let verdict = match req.extensions().get::<axum::extract::OriginalUri>() {
+            Some(original) => verdict.max(self.scope.verdict(original.0.path())),
+            None => verdict,
+        };
+        match verdict {
             Verdict::Outside => return Admission::Pass,
             Verdict::Ambiguous => return Admission::Reject(RejectReason::AmbiguousPath),
             Verdict::Guarded => {}

@@ -27,7 +27,7 @@
 //! | `?token=` right in loopback mode, from a known loopback peer | inner service, with [`Principal::SessionToken`] |
 //! | `?token=` in loopback mode from a non-loopback peer, or a peer the stack does not tell | 403 |
 //! | a path under a guarded path spelled with dot-segments or encoded separators (see [`guard_path`](WsTicketLayer::guard_path)) | 403, nothing consumed |
-//! | the store cannot be reached | 503: retry, don't re-authenticate |
+//! | the store cannot be reached | 503: back off and retry (don't re-authenticate) with a new ticket, since a timed-out consume may have used this one |
 //!
 //! What counts as an upgrade is deliberately broader than RFC 6455 and
 //! RFC 8441: any request whose `Upgrade` header mentions `websocket` (any

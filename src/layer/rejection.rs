@@ -35,7 +35,17 @@ impl Rejection {
             | RejectReason::UnknownPeer
             | RejectReason::AmbiguousPath => StatusCode::FORBIDDEN,
             RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
+            // Listed one by one, so that a new reason must be given a
+            // status here rather than fall into 401 by default.
+            RejectReason::Missing
+            | RejectReason::Ambiguous
+            | RejectReason::Malformed
+            | RejectReason::Unknown
+            | RejectReason::Expired
+            | RejectReason::TicketNotAccepted
+            | RejectReason::BadInternal
+            | RejectReason::TokenInGatedMode
+            | RejectReason::BadToken => StatusCode::UNAUTHORIZED,
         }
     }
 }

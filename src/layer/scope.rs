@@ -40,8 +40,9 @@ pub(crate) struct Scope {
     prefixes: Vec<Vec<String>>,
 }
 
-/// What the scope says about one request path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the scope says about one request path, from the most lenient to
+/// the strictest (a request read as several paths gets the strictest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Verdict {
     /// No router could route it under a guarded path: pass it on.
     Outside,

@@ -217,6 +217,95 @@ async fn foreign_origin_is_403_and_mints_nothing() {
     );
 }
 
+fn post_from(origin: Option<&str>, host: Option<&str>) -> Request<String> {
+    let mut req = post_as(Some(1));
+    if let Some(origin) = origin {
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    if let Some(host) = host {
+        req.headers_mut().insert("host", host.parse().unwrap());
+    }
+    req
+}
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_by_default() {
+    // Another site's page making a signed-in visitor's browser POST here:
+    // refused without any configuration, and audited.
+    let store = Store::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mint = MintService::new(store.clone())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    for (origin, host) in [
+        ("https://evil.example", Some("app.example.com")),
+        (
+            "https://app.example.com.evil.example",
+            Some("app.example.com"),
+        ),
+        ("http://localhost:3001", Some("localhost:3000")),
+        ("null", Some("app.example.com")),
+        // No Host to compare with: only an allowlist could admit it.
+        ("https://app.example.com", None),
+    ] {
+        let response = mint
+            .clone()
+            .oneshot(post_from(Some(origin), host))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{origin} {host:?}"
+        );
+    }
+    assert!(store.is_empty());
+    assert!(events.lock().unwrap().iter().all(|e| e.contains("Origin")));
+    // The page's own origin, and requests without Origin (not a browser).
+    for (origin, host) in [
+        (Some("https://app.example.com"), Some("app.example.com")),
+        (Some("http://localhost:3000"), Some("localhost:3000")),
+        (None, Some("app.example.com")),
+        (None, None),
+    ] {
+        let response = mint.clone().oneshot(post_from(origin, host)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{origin:?} {host:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_allowlist_admits_other_origins_beside_the_requests_own() {
+    let mint = MintService::new(Store::new()).allowed_origins(["https://admin.example.com"]);
+    for origin in ["https://admin.example.com", "https://app.example.com"] {
+        let response = mint
+            .clone()
+            .oneshot(post_from(Some(origin), Some("app.example.com")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{origin}");
+    }
+    let response = mint
+        .oneshot(post_from(
+            Some("https://evil.example"),
+            Some("app.example.com"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn http2_requests_compare_with_their_authority() {
+    // HTTP/2 has no Host header: the :authority is the request URI's.
+    let mut req = Request::post("https://app.example.com/api/auth/ws-ticket")
+        .header("origin", "https://app.example.com")
+        .body(String::new())
+        .unwrap();
+    req.extensions_mut().insert(UserId(1));
+    let response = MintService::new(Store::new()).oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[test]
 fn debug_shows_no_ticket() {
     let store = Store::new();

@@ -337,3 +337,34 @@ fn expired_places_come_back_concurrently() {
     assert_eq!(ok.load(Ordering::Relaxed), max);
     assert_eq!(store.len(), max);
 }
+
+#[test]
+fn minted_at_is_never_in_the_future() {
+    // It used to be the store's wall-clock epoch plus the monotonic time
+    // since, read in the other order: a ticket consumed at once claimed a
+    // mint time some microseconds ahead of the wall clock.
+    let store = MemoryStore::<u8>::new();
+    for _ in 0..1_000 {
+        let ticket = store.mint(1).unwrap();
+        let redeemed = store.consume(ticket.expose_secret()).unwrap();
+        let age = SystemTime::now()
+            .duration_since(redeemed.minted_at)
+            .expect("minted_at is not after now");
+        assert!(age < Duration::from_secs(1), "{age:?}");
+    }
+}
+
+#[test]
+fn minted_at_follows_the_tickets_age_on_the_stores_clock() {
+    let (store, clock) = manual_store(Duration::from_secs(30), 10);
+    let ticket = store.mint(1).unwrap();
+    clock.advance(Duration::from_secs(20));
+    let redeemed = store.consume(ticket.expose_secret()).unwrap();
+    let age = SystemTime::now()
+        .duration_since(redeemed.minted_at)
+        .expect("in the past");
+    assert!(
+        age >= Duration::from_secs(20) && age < Duration::from_secs(21),
+        "{age:?}"
+    );
+}
