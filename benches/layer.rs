@@ -5,6 +5,8 @@
 //! - An upgrade with a valid ticket through the layer, `store.consume` of
 //!   the same kind of ticket alone, and the same upgrade request straight
 //!   to the inner service: the layer's cost beyond the store.
+//! - The same upgrade with the ticket in the query and in the
+//!   `Sec-WebSocket-Protocol` header.
 //!
 //! Every future here is ready at once (the memory store and the inner
 //! service answer synchronously), so each is polled once with a no-op waker
@@ -123,6 +125,50 @@ fn upgrade_with_ticket(c: &mut Criterion) {
     group.finish();
 }
 
+fn header_request(ticket: &str) -> Request<()> {
+    Request::get("/api/ws?room=7")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header(
+            "sec-websocket-protocol",
+            format!("ws-ticket, ws-ticket.{ticket}, chat.v1"),
+        )
+        .body(())
+        .expect("request")
+}
+
+/// The same upgrade with the ticket in the query and in the
+/// `Sec-WebSocket-Protocol` header (with the marker and an app protocol, as
+/// a browser sends it).
+fn credential_channel(c: &mut Criterion) {
+    let store = MemoryStore::<u64>::builder()
+        .max_outstanding(usize::MAX)
+        .build();
+    let mut layered = WsTicketLayer::new(store.clone()).layer(inner());
+    let mut group = c.benchmark_group("credential channel");
+    group.bench_function("ticket in the query", |b| {
+        b.iter_batched(
+            || upgrade_request(store.mint(7).expect("mint").expose_secret()),
+            |req| poll_once(layered.call(req)).expect("infallible"),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("ticket in the subprotocol header", |b| {
+        b.iter_batched(
+            || header_request(store.mint(7).expect("mint").expose_secret()),
+            |req| {
+                let response = poll_once(layered.call(req)).expect("infallible");
+                assert_eq!(response.status(), 200);
+                response
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -133,6 +179,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = non_upgrade, upgrade_with_ticket
+    targets = non_upgrade, upgrade_with_ticket, credential_channel
 }
 criterion_main!(benches);
