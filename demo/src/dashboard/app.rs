@@ -128,12 +128,6 @@ impl App {
         }
     }
 
-    /// The routes, without the access log (which [`serve`](Self::serve)
-    /// wraps around them).
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-
     /// The child's attach URL. It carries the internal credential: for the
     /// child and for tests that check the credential stays out of sight.
     pub fn child_attach_url(&self) -> &AttachUrl {
