@@ -4,7 +4,8 @@
 //!
 //! Run with `cargo bench --features redis --bench redis`; the bench starts
 //! its own `redis-server` on a free loopback port (see
-//! `tests/support/redis_server.rs`). BENCHMARKS.md records the results.
+//! `tower_ws_ticket_demo::testkit::RedisServer`, in
+//! `demo/src/testkit/redis_server.rs`). BENCHMARKS.md records the results.
 //!
 //! Contenders, all on one `ConnectionManager` (clones of one handle):
 //! - `raw`: a random 16-hex-digit key, a 43-byte value (the size of the
@@ -22,9 +23,6 @@
 //! side-by-side summary: the median pairs per second of 21 rounds in which
 //! the contenders take turns, and each one's ratio to `raw`.
 
-#[path = "../tests/support/redis_server.rs"]
-mod redis_server;
-
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,9 +32,9 @@ use futures_util::StreamExt as _;
 use futures_util::future::join_all;
 use rand::RngCore as _;
 use redis::aio::ConnectionManager;
-use redis_server::RedisServer;
 use tokio::runtime::Runtime;
 use tower_ws_ticket::RedisStore;
+use tower_ws_ticket_demo::testkit::RedisServer;
 
 const TTL_MS: u64 = 30_000;
 const VALUE_LEN: usize = 43;

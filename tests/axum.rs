@@ -3,8 +3,6 @@
 //! whole flow runs under a tracing subscriber that records every event at
 //! TRACE level, which is then searched for the secrets it handled.
 
-mod support;
-
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +18,7 @@ use futures_util::StreamExt as _;
 use http::StatusCode;
 use http_body_util::Full;
 use tower_ws_ticket::{InternalCredential, MemoryStore, MintService, Principal, WsTicketLayer};
+use tower_ws_ticket_demo::testkit;
 
 #[derive(Clone, Debug)]
 struct User(String);
@@ -108,7 +107,7 @@ async fn raw_status_line(addr: SocketAddr, request: &str) -> String {
         .await
         .expect("write request");
     let mut answer = vec![0u8; 1024];
-    let n = tokio::time::timeout(support::STEP, stream.read(&mut answer))
+    let n = tokio::time::timeout(testkit::STEP, stream.read(&mut answer))
         .await
         .expect("answer in time")
         .expect("read answer");
@@ -129,7 +128,7 @@ async fn lenient_handshakes_cannot_slip_past_the_layer() {
     let app = Router::new()
         .route("/api/ws", get(careless))
         .route_layer(WsTicketLayer::new(store));
-    let addr = support::serve_axum(app).await;
+    let addr = testkit::serve_axum(app).await;
     for connection in ["Upgrade", "upgraded", "x-upgrade, keep-alive"] {
         let request = format!(
             "GET /api/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: {connection}\r\n\
@@ -165,51 +164,51 @@ async fn mint_connect_echo_replay_and_no_secret_in_any_trace() {
 
     let store = MemoryStore::<User>::new();
     let internal = InternalCredential::generate();
-    let addr = support::serve_axum(app(store.clone(), internal.clone())).await;
+    let addr = testkit::serve_axum(app(store.clone(), internal.clone())).await;
     let mint_url = format!("http://{addr}/api/auth/ws-ticket");
 
     // Not signed in: no ticket.
     let anonymous = http::Request::post(&mint_url)
         .body(Full::<Bytes>::default())
         .unwrap();
-    assert_eq!(support::send(anonymous).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(testkit::send(anonymous).await.0, StatusCode::UNAUTHORIZED);
 
     // Mint, connect, greet, echo.
-    let ticket = support::mint(&mint_url, &[("x-user", "alice")]).await;
-    let mut socket = support::connect(&ws_url(addr, &format!("ticket={ticket}&room=1")))
+    let ticket = testkit::mint(&mint_url, &[("x-user", "alice")]).await;
+    let mut socket = testkit::connect(&ws_url(addr, &format!("ticket={ticket}&room=1")))
         .await
         .expect("a fresh ticket opens the socket");
-    assert_eq!(support::next_text(&mut socket).await, "hello alice");
-    assert_eq!(support::round_trip(&mut socket, "ping").await, "echo: ping");
+    assert_eq!(testkit::next_text(&mut socket).await, "hello alice");
+    assert_eq!(testkit::round_trip(&mut socket, "ping").await, "echo: ping");
 
     // Replay: refused before the upgrade.
     let replay = ws_url(addr, &format!("ticket={ticket}"));
     assert_eq!(
-        support::refused_status(&replay).await,
+        testkit::refused_status(&replay).await,
         StatusCode::UNAUTHORIZED
     );
     // No ticket, a forged one, a token in gated mode: refused.
     assert_eq!(
-        support::refused_status(&ws_url(addr, "room=1")).await,
+        testkit::refused_status(&ws_url(addr, "room=1")).await,
         StatusCode::UNAUTHORIZED
     );
     let forged = format!("wst_{}", "A".repeat(43));
     assert_eq!(
-        support::refused_status(&ws_url(addr, &format!("ticket={forged}"))).await,
+        testkit::refused_status(&ws_url(addr, &format!("ticket={forged}"))).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        support::refused_status(&ws_url(addr, "token=session")).await,
+        testkit::refused_status(&ws_url(addr, "token=session")).await,
         StatusCode::UNAUTHORIZED
     );
 
     // The internal credential attaches any number of times.
     let attach = ws_url(addr, &format!("internal={}", internal.expose_secret()));
     for _ in 0..2 {
-        let mut child = support::connect(&attach)
+        let mut child = testkit::connect(&attach)
             .await
             .expect("internal credential attaches");
-        assert_eq!(support::next_text(&mut child).await, "hello child");
+        assert_eq!(testkit::next_text(&mut child).await, "hello child");
     }
     assert!(store.is_empty(), "the one ticket was consumed");
     drop(socket);

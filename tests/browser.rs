@@ -12,14 +12,8 @@
 //! fails with a message saying what to install; it never passes silently.
 //! `CHROMIUM` and `CHROMEDRIVER` name other binaries (same major version).
 //! It leaves screenshots of the page mid-session at
-//! `target/dashboard-screenshot.png` and signed out at
+//! `target/dashboard-screenshot.png` and before sign-in at
 //! `target/dashboard-signin.png`.
-
-// The demo's routes, shared with the example binary; this test needs only
-// the part that serves them.
-#[allow(dead_code)]
-#[path = "../examples/dashboard/app.rs"]
-mod app;
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::panic::AssertUnwindSafe;
@@ -33,8 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
-
-use app::{App, User};
+use tower_ws_ticket_demo::dashboard::{App, User};
 
 /// How long the page may take to reach any one expected state.
 const WAIT: Duration = Duration::from_secs(20);
@@ -136,6 +129,23 @@ impl Run<'_> {
             .await
             .expect("type");
         save_screenshot(b, "dashboard-screenshot.png").await;
+
+        // Sign out (a same-origin form post, through the CSRF layer): the
+        // session is gone, and the page is back at the sign-in form.
+        self.click("logout").await;
+        self.wait_for(
+            "the sign-in form after sign-out",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
+        let me = b
+            .execute(
+                "return fetch('/api/me', { cache: 'no-store' }).then(r => r.status);",
+                vec![],
+            )
+            .await
+            .expect("ask /api/me");
+        assert_eq!(me, json!(401), "still signed in after sign-out");
     }
 
     /// Sends `text` from the page and waits for the server's echo.

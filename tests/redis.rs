@@ -1,11 +1,10 @@
 //! The Redis store against a real `redis-server` (feature `redis`).
 //!
 //! Each test starts its own server on a free loopback port, without
-//! persistence, and kills it at the end (see `support/redis_server.rs`).
+//! persistence, and kills it at the end (see `RedisServer` in the demo
+//! crate's `testkit`).
 //! The tests fail with a clear message when `redis-server` is not on PATH.
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
 mod store_suite;
 
 use std::collections::HashMap;
@@ -18,9 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::AsyncCommands as _;
 use redis::aio::MultiplexedConnection;
-use redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 use tower_ws_ticket::{MintError, RedisStore, Ticket, TicketError};
+use tower_ws_ticket_demo::testkit::{self, RedisServer};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct User {
@@ -436,7 +435,7 @@ async fn bad_data_in_redis_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn connect_fails_clearly_when_redis_is_not_there() {
-    let port = redis_server::free_port();
+    let port = testkit::redis_server::free_port();
     let started = Instant::now();
     let result = RedisStore::<User>::connect(format!("redis://127.0.0.1:{port}/")).await;
     let err = result.expect_err("nothing listens there");
@@ -559,7 +558,7 @@ mod e2e {
     use tower_ws_ticket::{MintService, Principal, RedisStore, WsTicketLayer};
 
     use super::{User, user};
-    use crate::redis_server::RedisServer;
+    use tower_ws_ticket_demo::testkit::RedisServer;
 
     /// How long one network step may take before the test fails.
     const STEP: Duration = Duration::from_secs(10);

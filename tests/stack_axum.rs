@@ -1,27 +1,24 @@
-//! The `stack_axum` example's app over real TCP: a real HTTP client mints,
-//! a real WebSocket client (tokio-tungstenite) connects.
+//! The `stack_axum` example's app (`tower_ws_ticket_demo::stack_axum`) over
+//! real TCP: a real HTTP client mints, a real WebSocket client
+//! (tokio-tungstenite) connects.
 //!
 //! `/api/ws` takes tickets and the internal credential, `/api/pub` the
 //! internal credential only: two `route_layer`s in one app.
 
-mod support;
-
-#[path = "../examples/stack_axum/app.rs"]
-mod app;
-// Where app.rs finds the shared demo pieces (`crate::demo`).
-use support::demo;
-
 use std::net::SocketAddr;
+use tower_ws_ticket_demo::testkit;
 
-use app::app;
 use bytes::Bytes;
-use demo::{DEMO_USER_HEADER, MINT_PATH, Store};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use support::{connect, mint_for, next_text, refused_status, round_trip, send, serve_axum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower_ws_ticket::{ChildCredential, InternalCredential};
+use tower_ws_ticket_demo::common::{DEMO_USER_HEADER, MINT_PATH, Store};
+use tower_ws_ticket_demo::stack_axum::app;
+use tower_ws_ticket_demo::testkit::{
+    connect, mint_for, next_text, refused_status, round_trip, send, serve_axum,
+};
 
 async fn serve() -> (SocketAddr, InternalCredential) {
     let internal = InternalCredential::generate();
@@ -142,7 +139,7 @@ async fn handshake_the_layer_does_not_see_as_an_upgrade_does_not_open() {
     );
     stream.write_all(head.as_bytes()).await.expect("write");
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(support::STEP, stream.read(&mut buf))
+    let n = tokio::time::timeout(testkit::STEP, stream.read(&mut buf))
         .await
         .expect("answer in time")
         .expect("read");

@@ -1,35 +1,30 @@
-//! The `stack_hyper` example's app over real TCP, both protocols on one
-//! port: HTTP/1.1 with tokio-tungstenite, and HTTP/2 with hyper's own
-//! HTTP/2 client sending an extended CONNECT (RFC 8441), then speaking
+//! The `stack_hyper` example's app (`tower_ws_ticket_demo::stack_hyper`)
+//! over real TCP, both protocols on one port: HTTP/1.1 with
+//! tokio-tungstenite, and HTTP/2 with hyper's own HTTP/2 client sending an
+//! extended CONNECT (RFC 8441), then speaking
 //! WebSocket over the CONNECT stream.
 
-mod support;
-
-#[path = "../examples/stack_hyper/app.rs"]
-mod app;
-// Where app.rs finds the shared demo pieces (`crate::demo`).
-use support::demo;
-
 use std::net::SocketAddr;
+use tower_ws_ticket_demo::{stack_hyper, testkit};
 
-use app::WS_PREFIX;
 use bytes::Bytes;
-use demo::Store;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{Empty, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{
-    STEP, connect, mint_for, next_text, read_response, refused_status, round_trip, send,
-};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
+use tower_ws_ticket_demo::common::Store;
+use tower_ws_ticket_demo::stack_hyper::WS_PREFIX;
+use tower_ws_ticket_demo::testkit::{
+    STEP, connect, mint_for, next_text, read_response, refused_status, round_trip, send,
+};
 
 async fn start() -> SocketAddr {
-    support::serve_on_loopback(|listener| app::serve(listener, Store::new())).await
+    testkit::serve_on_loopback(|listener| stack_hyper::serve(listener, Store::new())).await
 }
 
 /// An HTTP/2 connection (prior knowledge, no TLS) to `addr`.

@@ -1,28 +1,25 @@
-//! The `stack_tonic` example's app over real TCP: a real gRPC client
-//! (tonic's `HealthClient`) and a real WebSocket client on one port.
-
-mod support;
-
-#[path = "../examples/stack_tonic/app.rs"]
-mod app;
-// Where app.rs finds the shared demo pieces (`crate::demo`).
-use support::demo;
+//! The `stack_tonic` example's app (`tower_ws_ticket_demo::stack_tonic`)
+//! over real TCP: a real gRPC client (tonic's `HealthClient`) and a real
+//! WebSocket client on one port.
 
 use std::net::SocketAddr;
+use tower_ws_ticket_demo::{stack_tonic, testkit};
 
-use demo::Store;
 use futures_util::StreamExt;
 use http::StatusCode;
-use support::{connect, mint_for, next_text, refused_status, round_trip, serve_on_loopback};
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tower_ws_ticket_demo::common::Store;
+use tower_ws_ticket_demo::testkit::{
+    connect, mint_for, next_text, refused_status, round_trip, serve_on_loopback,
+};
 
 /// Which server runs the app.
 #[derive(Clone, Copy)]
 enum Server {
-    /// hyper-util with upgrades (`app::serve`).
+    /// hyper-util with upgrades (`stack_tonic::serve`).
     Upgrades,
     /// tonic's own, the layer in `Server::builder().layer(...)`.
     Tonic,
@@ -31,8 +28,10 @@ enum Server {
 async fn start(server: Server) -> SocketAddr {
     let store = Store::new();
     match server {
-        Server::Upgrades => serve_on_loopback(|listener| app::serve(listener, store)).await,
-        Server::Tonic => serve_on_loopback(|listener| app::serve_tonic(listener, store)).await,
+        Server::Upgrades => serve_on_loopback(|listener| stack_tonic::serve(listener, store)).await,
+        Server::Tonic => {
+            serve_on_loopback(|listener| stack_tonic::serve_tonic(listener, store)).await
+        }
     }
 }
 
@@ -53,7 +52,7 @@ async fn health_check(addr: SocketAddr) -> ServingStatus {
             .into_inner()
             .status()
     };
-    tokio::time::timeout(support::STEP, call)
+    tokio::time::timeout(testkit::STEP, call)
         .await
         .expect("gRPC call timed out")
 }
@@ -99,7 +98,7 @@ async fn socket_without_a_credential_is_refused_on_both_servers() {
 /// tonic serves HTTP/1.1 without upgrades, so the connection ends right
 /// after the handshake. This is why the example serves sockets with
 /// hyper-util; if tonic learns upgrades, this test fails and the docs of
-/// `app.rs` need updating.
+/// `tower_ws_ticket_demo::stack_tonic` need updating.
 #[tokio::test]
 async fn tonic_server_admits_a_ticket_but_cannot_upgrade() {
     let addr = start(Server::Tonic).await;
@@ -107,7 +106,7 @@ async fn tonic_server_admits_a_ticket_but_cannot_upgrade() {
     let url = format!("ws://{addr}/api/ws?ticket={ticket}");
 
     let mut socket = connect(&url).await.expect("the layer admits the ticket");
-    let first = tokio::time::timeout(support::STEP, socket.next())
+    let first = tokio::time::timeout(testkit::STEP, socket.next())
         .await
         .expect("the connection ends in time");
     assert!(

@@ -1,23 +1,20 @@
-//! The `stack_warp` example's app over real TCP: warp's `ws()` filter as a
-//! tower service behind the layer, scoped to `/api/ws`.
-
-mod support;
-
-#[path = "../examples/stack_warp/app.rs"]
-mod app;
-// Where app.rs finds the shared demo pieces (`crate::demo`).
-use support::demo;
+//! The `stack_warp` example's app (`tower_ws_ticket_demo::stack_warp`) over
+//! real TCP: warp's `ws()` filter as a tower service behind the layer,
+//! scoped to `/api/ws`.
 
 use std::net::SocketAddr;
+use tower_ws_ticket_demo::{stack_warp, testkit};
 
 use bytes::Bytes;
-use demo::{MINT_PATH, Store};
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use support::{connect, mint_for, next_text, refused_status, round_trip, send};
+use tower_ws_ticket_demo::common::{MINT_PATH, Store};
+use tower_ws_ticket_demo::testkit::{
+    connect, mint_for, next_text, refused_status, round_trip, send,
+};
 
 async fn start() -> SocketAddr {
-    support::serve_on_loopback(|listener| app::serve(listener, Store::new())).await
+    testkit::serve_on_loopback(|listener| stack_warp::serve(listener, Store::new())).await
 }
 
 #[tokio::test]

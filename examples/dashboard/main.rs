@@ -1,6 +1,6 @@
-//! The dashboard demo: a browser page that signs in, mints single-use
-//! WebSocket tickets and opens a socket with them, beside a server-spawned
-//! "child" that attaches with the internal credential.
+//! The dashboard demo: a browser page that signs in (on tower-sessions),
+//! mints single-use WebSocket tickets and opens a socket with them, beside
+//! a server-spawned "child" that attaches with the internal credential.
 //!
 //! ```text
 //! cargo run --example dashboard                  # http://127.0.0.1:3000/
@@ -9,22 +9,18 @@
 //! RUST_LOG=debug cargo run --example dashboard   # more detail
 //! ```
 //!
-//! The routes, the page and the child live in `app.rs`, which the
-//! end-to-end tests share.
-
-// Shared with tests/dashboard.rs and tests/browser.rs; each of the three
-// uses a different part of it.
-#[allow(dead_code)]
-mod app;
+//! This file picks the ticket store and starts the server. The app itself
+//! (routes, sign-in, sockets, the child, the access log) is
+//! `tower_ws_ticket_demo::dashboard`, in `demo/src/dashboard/`, which the
+//! end-to-end tests drive too.
 
 use std::error::Error;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
-use tracing_subscriber::EnvFilter;
-
-use app::{App, User};
+use tower_ws_ticket_demo::dashboard::{App, User};
+use tower_ws_ticket_demo::logging;
 
 /// Where the demo listens unless `ADDR` says otherwise.
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -33,11 +29,7 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 async fn main() -> Result<(), Box<dyn Error>> {
     // `info` shows every request (credentials redacted) and the crate's
     // audit events (target `tower_ws_ticket::audit`); RUST_LOG overrides.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    logging::init();
 
     let requested = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
     let listener = TcpListener::bind(&requested).await.map_err(|err| {
@@ -52,7 +44,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// The app over the Redis store when built with `--features redis` and
-/// `REDIS_URL` is set, else over the memory store.
+/// `REDIS_URL` is set, else over the memory store. The feature is this
+/// package's, so the choice is made here and the app takes any store.
 async fn build(addr: SocketAddr) -> Result<App, Box<dyn Error>> {
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {

@@ -1,5 +1,6 @@
 //! axum 0.8: two socket routes with different settings, each guarded by
-//! its own `route_layer`. The app itself is in `app.rs`, which
+//! its own `route_layer`. The app itself is
+//! `tower_ws_ticket_demo::stack_axum` (`demo/src/stack_axum.rs`), which
 //! `tests/stack_axum.rs` drives over real TCP.
 //!
 //! ```sh
@@ -8,28 +9,24 @@
 //! # then open ws://127.0.0.1:3000/api/ws?ticket=<ticket> within 30 s
 //! ```
 
-// The pieces the stack examples share; `app.rs` uses them as `crate::demo`.
-#[path = "../common/demo.rs"]
-mod demo;
-
-mod app;
-
 use std::error::Error;
 use std::net::SocketAddr;
 
 use tower_ws_ticket::InternalCredential;
+use tower_ws_ticket_demo::common::{self, Store};
+use tower_ws_ticket_demo::stack_axum;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // Logging (audit events included) on, and bound to `ADDR`.
-    let (listener, local) = demo::listen().await?;
+    let (listener, local) = common::listen().await?;
 
     // One internal credential per process. It reaches only the children
     // this server spawns (ChildCredential::attach_url), so it is not printed.
-    let app = app::app(demo::Store::new(), InternalCredential::generate());
+    let app = stack_axum::app(Store::new(), InternalCredential::generate());
 
     println!("stack_axum listening on http://{local}");
-    demo::print_ticket_hint(local);
+    common::print_ticket_hint(local);
     println!("  socket: ws://{local}/api/ws?ticket=<ticket>");
 
     // ConnectInfo gives the layers the peer address for audit events.

@@ -1,7 +1,8 @@
 //! Plain hyper 1 with hyper-util: HTTP/1.1 and HTTP/2 on one port, a
 //! WebSocket over either (HTTP/2 through extended CONNECT, RFC 8441), all
-//! guarded by the layer scoped to `/api/ws`. The app itself is in
-//! `app.rs`, which `tests/stack_hyper.rs` drives over real TCP.
+//! guarded by the layer scoped to `/api/ws`. The app itself is
+//! `tower_ws_ticket_demo::stack_hyper` (`demo/src/stack_hyper.rs`), which
+//! `tests/stack_hyper.rs` drives over real TCP.
 //!
 //! ```sh
 //! cargo run --example stack_hyper       # ADDR=127.0.0.1:0 picks a free port
@@ -9,26 +10,23 @@
 //! # then open ws://127.0.0.1:3000/api/ws?ticket=<ticket> within 30 s
 //! ```
 
-// The pieces the stack examples share; `app.rs` uses them as `crate::demo`.
-#[path = "../common/demo.rs"]
-mod demo;
-
-mod app;
-
 use std::error::Error;
+
+use tower_ws_ticket_demo::common::{self, Store};
+use tower_ws_ticket_demo::stack_hyper;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // Logging (audit events included) on, and bound to `ADDR`.
-    let (listener, local) = demo::listen().await?;
+    let (listener, local) = common::listen().await?;
 
     println!("stack_hyper listening on http://{local} (HTTP/1.1 and HTTP/2)");
-    demo::print_ticket_hint(local);
+    common::print_ticket_hint(local);
     println!(
         "  socket: ws://{local}{}?ticket=<ticket>  (HTTP/1.1, or HTTP/2 extended CONNECT)",
-        app::WS_PREFIX
+        stack_hyper::WS_PREFIX
     );
 
-    app::serve(listener, demo::Store::new()).await?;
+    stack_hyper::serve(listener, Store::new()).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! tonic 0.14: a real gRPC service (tonic-health) and a guarded WebSocket
-//! route on one port. The app itself is in `app.rs`, which
-//! `tests/stack_tonic.rs` drives over real TCP.
+//! route on one port. The app itself is `tower_ws_ticket_demo::stack_tonic`
+//! (`demo/src/stack_tonic.rs`), which `tests/stack_tonic.rs` drives over
+//! real TCP.
 //!
 //! ```sh
 //! cargo run --example stack_tonic               # ADDR=127.0.0.1:0 picks a free port
@@ -10,33 +11,30 @@
 //! By default the app is served with hyper-util (HTTP/1.1 upgrades on, so
 //! sockets open). `SERVER=tonic` serves the same routes with
 //! `tonic::transport::Server::builder().layer(...)`, which cannot upgrade
-//! connections: see the docs of `app.rs`.
-
-// The pieces the stack examples share; `app.rs` uses them as `crate::demo`.
-#[path = "../common/demo.rs"]
-mod demo;
-
-mod app;
+//! connections: see the app's docs.
 
 use std::error::Error;
+
+use tower_ws_ticket_demo::common::{self, Store};
+use tower_ws_ticket_demo::stack_tonic;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // Logging (audit events included) on, and bound to `ADDR`.
-    let (listener, local) = demo::listen().await?;
+    let (listener, local) = common::listen().await?;
     let tonic_server = std::env::var("SERVER").is_ok_and(|server| server == "tonic");
-    let store = demo::Store::new();
+    let store = Store::new();
 
     println!("stack_tonic listening on http://{local}");
     println!("  gRPC:   grpc.health.v1.Health/Check on the same port");
-    demo::print_ticket_hint(local);
+    common::print_ticket_hint(local);
     println!("  socket: ws://{local}/api/ws?ticket=<ticket>");
 
     if tonic_server {
         println!("  (tonic's own server: WebSockets cannot open here)");
-        app::serve_tonic(listener, store).await?;
+        stack_tonic::serve_tonic(listener, store).await?;
     } else {
-        app::serve(listener, store).await?;
+        stack_tonic::serve(listener, store).await?;
     }
     Ok(())
 }

@@ -5,7 +5,6 @@
 //! is killed when the value is dropped, so a failing test leaves nothing
 //! running. [`RedisServer::kill`] and [`RedisServer::restart`] stop it and
 //! start it again on the same port, for tests of an outage.
-#![allow(dead_code)] // Each user (test, bench) needs a different part.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 const STARTUP: Duration = Duration::from_secs(10);
 
 /// A `redis-server` child process on a loopback port.
+#[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,

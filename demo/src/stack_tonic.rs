@@ -1,5 +1,6 @@
-//! The tonic 0.14 app of the `stack_tonic` example, shared with
-//! `tests/stack_tonic.rs` so the example and its test cannot drift.
+//! The tonic 0.14 app of the `stack_tonic` example
+//! (`examples/stack_tonic/main.rs` starts it; `tests/stack_tonic.rs`
+//! drives it over real TCP).
 //!
 //! One port serves a real gRPC service (`grpc.health.v1.Health` from
 //! tonic-health) and a web part (the mint route and a WebSocket route):
@@ -23,7 +24,7 @@
 //! Sign-in is a stand-in: an `x-demo-user` header names the user (see
 //! [`routes`]). Put your real session check there. The stand-in, the
 //! [`User`], the socket handler and the hyper-util accept loop are shared
-//! with the other stack examples, in `examples/common/demo.rs`.
+//! with the other stack examples, in [`common`].
 
 use std::net::SocketAddr;
 
@@ -38,10 +39,7 @@ use tonic::transport::server::{TcpConnectInfo, TcpIncoming};
 use tower::Layer;
 use tower_ws_ticket::{MintService, WsTicketLayer};
 
-// The demo pieces the stack examples share (`examples/common/demo.rs`):
-// `main.rs`, and each test that includes this file, load them as
-// `crate::demo`.
-use crate::demo::{self, MINT_PATH, Store, User, demo_auth, socket};
+use crate::common::{self, MINT_PATH, Store, User, demo_auth, socket};
 
 /// gRPC health and the web routes as one tonic [`Routes`]: the axum router
 /// goes in with `Routes::from`, the gRPC service with `add_service`.
@@ -93,7 +91,7 @@ pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
         local_addr: local,
         remote_addr: Some(peer),
     };
-    demo::serve_with_upgrades(
+    common::serve_with_upgrades(
         listener,
         auto::Builder::new(TokioExecutor::new()),
         service,

@@ -1,5 +1,6 @@
-//! The axum 0.8 app of the `stack_axum` example, shared with
-//! `tests/stack_axum.rs` so the example and its test cannot drift.
+//! The axum 0.8 app of the `stack_axum` example
+//! (`examples/stack_axum/main.rs` starts it; `tests/stack_axum.rs`
+//! drives it over real TCP).
 //!
 //! Per-route configuration: each socket route gets its own
 //! [`WsTicketLayer`] through `route_layer`, which wraps only the routes
@@ -23,7 +24,7 @@
 //! The stand-in, the [`User`] and the `/api/ws` handler [`socket`] (which,
 //! like `/api/pub`'s, takes the [`Principal`] as a required `Extension`, so
 //! the route fails closed without the layer) are shared with the other
-//! stack examples, in `examples/common/demo.rs`.
+//! stack examples, in [`common`](crate::common).
 
 use std::net::SocketAddr;
 
@@ -36,10 +37,7 @@ use axum::routing::any;
 use axum::{Extension, Router};
 use tower_ws_ticket::{InternalCredential, MintService, Principal, WsTicketLayer};
 
-// The demo pieces the stack examples share (`examples/common/demo.rs`):
-// `main.rs`, and each test that includes this file, load them as
-// `crate::demo`.
-use crate::demo::{MINT_PATH, Store, User, demo_auth, socket};
+use crate::common::{MINT_PATH, Store, User, demo_auth, socket};
 
 /// The whole app: the mint route and the two socket routes, each socket
 /// route with its own layer. Serve it with

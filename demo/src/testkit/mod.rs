@@ -1,13 +1,17 @@
-//! Helpers shared by the end-to-end tests: real TCP sockets on loopback, a
-//! real HTTP client (hyper-util) and a real WebSocket client
-//! (tokio-tungstenite). Each test file uses the part it needs.
-#![allow(dead_code)]
+//! What the end-to-end tests and the benchmarks share: real TCP sockets
+//! on loopback, a real HTTP client (hyper-util) and a real WebSocket client
+//! (tokio-tungstenite), a throwaway `redis-server`
+//! ([`redis_server::RedisServer`]), and a client for the dashboard
+//! ([`dashboard::Demo`]).
+//!
+//! Every helper fails loudly (it panics with what went wrong) rather than
+//! returning an error: a test or a benchmark has nothing better to do with
+//! one.
 
-/// The stack examples' shared demo pieces (`examples/common/demo.rs`). A
-/// test that includes a stack example's `app.rs` brings this into its root
-/// with `use support::demo;`, where the app looks for it.
-#[path = "../../examples/common/demo.rs"]
-pub mod demo;
+pub mod dashboard;
+pub mod redis_server;
+
+pub use redis_server::RedisServer;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -24,6 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common;
 
 /// A connected WebSocket client.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -95,12 +101,12 @@ pub async fn mint(url: &str, headers: &[(&str, &str)]) -> String {
     ticket_from_json(&body)
 }
 
-/// Mints a ticket for `user` from a stack example's app at `addr`, signed in
-/// with the examples' stand-in header.
+/// Mints a ticket for `user` from a stack app at `addr`, signed in with
+/// the stack apps' stand-in header ([`common::DEMO_USER_HEADER`]).
 pub async fn mint_for(addr: SocketAddr, user: &str) -> String {
     mint(
-        &format!("http://{addr}{}", demo::MINT_PATH),
-        &[(demo::DEMO_USER_HEADER, user)],
+        &format!("http://{addr}{}", common::MINT_PATH),
+        &[(common::DEMO_USER_HEADER, user)],
     )
     .await
 }

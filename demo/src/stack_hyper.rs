@@ -1,5 +1,6 @@
-//! The plain hyper 1 app of the `stack_hyper` example, shared with
-//! `tests/stack_hyper.rs` so the example and its test cannot drift.
+//! The plain hyper 1 app of the `stack_hyper` example
+//! (`examples/stack_hyper/main.rs` starts it; `tests/stack_hyper.rs`
+//! drives it over real TCP).
 //!
 //! One port, HTTP/1.1 and HTTP/2 (hyper-util's auto server), the HTTP/2
 //! side with extended CONNECT enabled so WebSockets run over HTTP/2 too
@@ -24,7 +25,7 @@
 //! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
 //! (through [`MintService::identity_from`]). Put your real session check
 //! there. The stand-in, the [`User`] and the hyper-util accept loop are
-//! shared with the other stack examples, in `examples/common/demo.rs`.
+//! shared with the other stack examples, in [`common`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,10 +49,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tower::{Layer, Service, ServiceExt};
 use tower_ws_ticket::{MintService, Principal, WsTicketLayer};
 
-// The demo pieces the stack examples share (`examples/common/demo.rs`):
-// `main.rs`, and each test that includes this file, load them as
-// `crate::demo`.
-use crate::demo::{self, MINT_PATH, Store, User, demo_user, greeting};
+use crate::common::{self, MINT_PATH, Store, User, demo_user, greeting};
 
 /// The socket routes: this path and everything below it.
 pub const WS_PREFIX: &str = "/api/ws";
@@ -90,7 +88,7 @@ pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
     builder.http2().enable_connect_protocol();
     // A plain `SocketAddr` extension is where the layer looks for the peer
     // address by default (for audit events).
-    demo::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
+    common::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
 }
 
 async fn handle(

@@ -1,5 +1,6 @@
-//! The warp 0.4 app of the `stack_warp` example, shared with
-//! `tests/stack_warp.rs` so the example and its test cannot drift.
+//! The warp 0.4 app of the `stack_warp` example
+//! (`examples/stack_warp/main.rs` starts it; `tests/stack_warp.rs`
+//! drives it over real TCP).
 //!
 //! warp has no per-route tower layers, so the layer wraps the whole warp
 //! filter, turned into a tower service by `warp::service`, and is scoped
@@ -30,7 +31,7 @@
 //! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
 //! (through [`MintService::identity_from`]). Put your real session check
 //! there. The stand-in, the [`User`] and the hyper-util accept loop are
-//! shared with the other stack examples, in `examples/common/demo.rs`.
+//! shared with the other stack examples, in [`common`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -49,10 +50,7 @@ use tower_ws_ticket::{MintService, Principal, WsTicketLayer};
 use warp::Filter;
 use warp::ws::{Message, WebSocket, Ws};
 
-// The demo pieces the stack examples share (`examples/common/demo.rs`):
-// `main.rs`, and each test that includes this file, load them as
-// `crate::demo`.
-use crate::demo::{self, MINT_PATH, Store, User, demo_user, greeting};
+use crate::common::{self, MINT_PATH, Store, User, demo_user, greeting};
 
 /// One body type for the mint route's and warp's responses.
 pub type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -138,5 +136,5 @@ pub async fn serve(listener: TcpListener, store: Store) -> std::io::Result<()> {
     let builder = auto::Builder::new(TokioExecutor::new());
     // A plain `SocketAddr` extension is where the layer looks for the peer
     // address by default (for audit events).
-    demo::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
+    common::serve_with_upgrades(listener, builder, service(store), |peer: SocketAddr| peer).await
 }

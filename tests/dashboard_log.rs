@@ -1,0 +1,156 @@
+//! What the dashboard demo logs over a whole session, at TRACE level:
+//! everything the process logs, from every crate, through the demo's own
+//! filter (`tower_ws_ticket_demo::logging::filter`), into one buffer, which
+//! is then searched for every secret the session handled.
+//!
+//! One test in its own binary on purpose: the subscriber is global, so the
+//! buffer holds this session and nothing else, and TRACE output from the
+//! other dashboard tests would only slow them down.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::StatusCode;
+use tower_ws_ticket_demo::logging;
+use tower_ws_ticket_demo::testkit;
+use tower_ws_ticket_demo::testkit::dashboard::{Demo, child_news_containing, echo, next_of_kind};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_session_leaves_no_secret_in_the_log() {
+    let logs = Capture::install();
+    let demo = Demo::start().await;
+    let internal = demo.internal_credential();
+
+    // Sign in, mint, connect with the ticket, echo.
+    let cookie = demo.sign_in("Ada").await;
+    let session = cookie.split_once('=').expect("a cookie pair").1.to_owned();
+    let ticket = demo.mint(&cookie).await;
+    let url = demo.ws(&format!("/api/ws?ticket={ticket}"));
+    let mut socket = testkit::connect(&url).await.expect("opens");
+    next_of_kind(&mut socket, "greeting").await;
+    assert_eq!(echo(&mut socket, "hello").await, "hello");
+
+    // The spent ticket again: refused.
+    assert_eq!(
+        testkit::refused_status(&url).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The child at work, dropped, and back with the same attach URL (the
+    // internal credential in it): its second handshake is logged too.
+    child_news_containing(&mut socket, "tick").await;
+    assert_eq!(
+        demo.post("/api/child/drop", Some(&cookie)).await,
+        StatusCode::NO_CONTENT
+    );
+    child_news_containing(&mut socket, "connection #2").await;
+
+    // Sign out: the cookie mints nothing any more.
+    assert_eq!(
+        demo.post("/logout", Some(&cookie)).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        demo.post("/api/auth/ws-ticket", Some(&cookie)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    drop(socket);
+
+    let logs = logs.text();
+    // The log is there, and it is the TRACE-level one.
+    assert!(logs.contains(" TRACE "), "nothing at TRACE:\n{logs}");
+    // The access log (tower-http's TraceLayer) names each route, with
+    // every credential redacted.
+    for seen in [
+        "uri=/api/ws?ticket=REDACTED",
+        "uri=/api/pub?internal=REDACTED",
+        "uri=/login",
+        "uri=/logout",
+        "finished processing request",
+        "status=101",
+        "status=401",
+    ] {
+        assert!(logs.contains(seen), "{seen:?} is not in the log:\n{logs}");
+    }
+    // The crate's audit events, the demo's own lines.
+    for seen in [
+        "event=\"minted\"",
+        "event=\"consumed\"",
+        "event=\"rejected\"",
+        "signed in",
+        "signed out",
+    ] {
+        assert!(logs.contains(seen), "{seen:?} is not in the log:\n{logs}");
+    }
+    // tungstenite dumps each client handshake request (the URL with its
+    // credential) at TRACE; the demo's filter turns that target off, while
+    // the rest of tungstenite still logs at TRACE. Both of the child's
+    // handshakes happened: it attached twice.
+    assert!(
+        logs.contains("tungstenite::handshake::machine"),
+        "no tungstenite TRACE lines in the log:\n{logs}"
+    );
+    assert!(
+        !logs.contains("tungstenite::handshake::client"),
+        "a handshake dump in the log"
+    );
+    assert_eq!(
+        logs.matches("child attached to /api/pub").count(),
+        2,
+        "{logs}"
+    );
+
+    // No secret, whole or in part.
+    for (what, secret) in [
+        ("a ticket", ticket.as_str()),
+        ("a ticket's secret part", &ticket[8..]),
+        ("the internal credential", internal.as_str()),
+        ("the session cookie", session.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "{what} reached the log");
+    }
+    assert!(
+        !logs.contains("wsi_"),
+        "an internal credential prefix reached the log"
+    );
+    // No colour codes: the demo turns them off when standard output is not
+    // a terminal, and the capture never had one.
+    assert!(!logs.contains('\u{1b}'), "ANSI escape codes in the log");
+}
+
+/// Every log line of the process, as the demo would write them (its
+/// filter, no colour), at TRACE, into one buffer.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn install() -> Self {
+        let capture = Self::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(logging::filter("trace"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        capture
+    }
+
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
