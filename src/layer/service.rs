@@ -86,7 +86,7 @@ where
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Admission::Ticket(presented) => (
-                config.settings.store.consume_ticket(&presented.value),
+                config.settings.consume(&presented.value),
                 presented.stripped,
             ),
         };

@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, RejectReason};
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::Redeemed;
 use crate::ticket::Ticket;
-use crate::{ManualClock, MemoryStore};
+use crate::{Audience, ManualClock, MemoryStore};
 
 type Store = MemoryStore<String>;
 
@@ -599,24 +599,22 @@ impl TicketStore for SwitchableStore {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 
-    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
-        ready(if self.down.load(Ordering::SeqCst) {
-            Err(MintError::Unavailable(StoreUnavailable::new(
+    fn mint_ticket(&self, identity: String, audience: Option<&Audience>) -> Self::MintFuture {
+        if self.down.load(Ordering::SeqCst) {
+            return ready(Err(MintError::Unavailable(StoreUnavailable::new(
                 "switched off",
-            )))
-        } else {
-            self.inner.mint(identity)
-        })
+            ))));
+        }
+        self.inner.mint_ticket(identity, audience)
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
-        ready(if self.down.load(Ordering::SeqCst) {
-            Err(TicketError::Unavailable(StoreUnavailable::new(
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
+        if self.down.load(Ordering::SeqCst) {
+            return ready(Err(TicketError::Unavailable(StoreUnavailable::new(
                 "switched off",
-            )))
-        } else {
-            self.inner.consume(presented)
-        })
+            ))));
+        }
+        self.inner.consume_ticket(presented, audience)
     }
 
     fn ttl(&self) -> Duration {

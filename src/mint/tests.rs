@@ -14,7 +14,7 @@ use super::*;
 use crate::audit::AuditEvent;
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::{Redeemed, TicketStore};
-use crate::{MemoryStore, Ticket};
+use crate::{Audience, MemoryStore, Ticket};
 
 #[derive(Clone, Debug, PartialEq)]
 struct UserId(u64);
@@ -122,13 +122,13 @@ impl TicketStore for DownStore {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Ready<Result<Redeemed<UserId>, TicketError>>;
 
-    fn mint_ticket(&self, _: UserId) -> Self::MintFuture {
+    fn mint_ticket(&self, _: UserId, _: Option<&Audience>) -> Self::MintFuture {
         ready(Err(MintError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))
     }
 
-    fn consume_ticket(&self, _: &str) -> Self::ConsumeFuture {
+    fn consume_ticket(&self, _: &str, _: Option<&Audience>) -> Self::ConsumeFuture {
         ready(Err(TicketError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))
