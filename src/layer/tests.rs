@@ -833,3 +833,111 @@ async fn works_with_a_plain_service_fn() {
     let response = service.oneshot(upgrade(&uri)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+// Audiences: the layer asks the store for its own, and a mismatch is a 401
+// that burns the ticket.
+
+/// Sends `ticket` to a layer with `audience` and returns the response and
+/// the audit events.
+async fn present_to(
+    store: &Store,
+    audience: Option<&str>,
+    ticket: &Ticket,
+) -> (Response<String>, Vec<String>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mut layer = WsTicketLayer::new(store.clone())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    if let Some(audience) = audience {
+        layer = layer.audience(audience);
+    }
+    let uri = format!("/api/admin/ws?ticket={}", ticket.expose_secret());
+    let response = send(&layer, upgrade(&uri)).await;
+    let events = events.lock().unwrap().clone();
+    (response, events)
+}
+
+#[tokio::test]
+async fn a_ticket_for_the_layers_audience_is_admitted() {
+    let store = Store::new();
+    let ticket = store
+        .mint_with_audience("alice".to_owned(), &Audience::new("layer-admin"))
+        .unwrap();
+    let (response, _) = present_to(&store, Some("layer-admin"), &ticket).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = seen(&response).unwrap();
+    assert_eq!(seen.uri, "/api/admin/ws");
+    match &seen.principal {
+        Some(Principal::Ticket(redeemed)) => assert_eq!(redeemed.identity, "alice"),
+        other => panic!("unexpected principal {other:?}"),
+    }
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn a_ticket_for_another_audience_none_or_an_extra_one_is_refused_and_burned() {
+    let page = Audience::new("layer-page");
+    let admin = Audience::new("layer-admin");
+    // (minted for, the layer's audience)
+    let cases = [
+        (Some(&page), Some("layer-admin")),
+        (None, Some("layer-admin")),
+        (Some(&admin), None),
+    ];
+    for (minted, layer_audience) in cases {
+        let store = Store::new();
+        let ticket = match minted {
+            Some(audience) => store.mint_with_audience("alice".to_owned(), audience),
+            None => store.mint("alice".to_owned()),
+        }
+        .unwrap();
+        let (response, events) = present_to(&store, layer_audience, &ticket).await;
+        assert_refused(
+            &response,
+            StatusCode::UNAUTHORIZED,
+            RejectReason::WrongAudience,
+        );
+        // Burned: gone from the store, and refused at its own route too.
+        assert!(store.is_empty(), "{minted:?} at {layer_audience:?}");
+        let own = minted.map(Audience::name);
+        let (again, _) = present_to(&store, own, &ticket).await;
+        assert_refused(&again, StatusCode::UNAUTHORIZED, RejectReason::Unknown);
+        // Audited with its reason and the ticket's first 8 characters; no
+        // audience is named.
+        assert_eq!(events.len(), 1, "{events:?}");
+        let event = &events[0];
+        assert!(event.contains("reason: WrongAudience"), "{event}");
+        assert!(event.contains(&ticket.expose_secret()[..8]), "{event}");
+        assert!(!event.contains(&ticket.expose_secret()[..9]), "{event}");
+        assert!(!event.contains("layer-"), "{event}");
+        assert_eq!(RejectReason::WrongAudience.as_str(), "wrong-audience");
+    }
+}
+
+#[tokio::test]
+async fn any_store_gets_the_layers_audience_through_the_trait() {
+    let inner = Store::new();
+    let store = SwitchableStore {
+        inner: inner.clone(),
+        down: Arc::new(AtomicBool::new(false)),
+    };
+    let admin = Audience::new("layer-admin");
+    let layer = WsTicketLayer::new(store).audience(admin.clone());
+    let ticket = inner.mint("alice".to_owned()).unwrap();
+    let uri = format!("/ws?ticket={}", ticket.expose_secret());
+    assert_refused(
+        &send(&layer, upgrade(&uri)).await,
+        StatusCode::UNAUTHORIZED,
+        RejectReason::WrongAudience,
+    );
+    let ticket = inner.mint_with_audience("alice".to_owned(), &admin).unwrap();
+    let uri = format!("/ws?ticket={}", ticket.expose_secret());
+    assert_eq!(send(&layer, upgrade(&uri)).await.status(), StatusCode::OK);
+}
+
+#[test]
+fn layer_debug_names_its_audience() {
+    let layer = WsTicketLayer::new(Store::new()).audience("layer-admin");
+    let shown = format!("{layer:?}");
+    assert!(shown.contains("audience: Some(Audience(\"layer-admin\"))"), "{shown}");
+}
