@@ -422,7 +422,9 @@ async fn cap_per_identity_is_hard_across_replicas() {
     b.mint(user(2)).await.expect("another identity");
 
     // A consumed ticket frees its place, whichever replica consumed it.
-    b.consume(first.expose_secret()).await.expect("consume on b");
+    b.consume(first.expose_secret())
+        .await
+        .expect("consume on b");
     a.mint(user(1)).await.expect("a place is free again");
     assert!(matches!(
         b.mint(user(1)).await,
@@ -520,7 +522,8 @@ async fn audiences_hold_across_replicas_and_old_values_still_decode() {
     );
     let ticket = a.mint_with_audience(user(2), &page).await.expect("mint");
     assert!(matches!(
-        b.consume_with_audience(ticket.expose_secret(), &admin).await,
+        b.consume_with_audience(ticket.expose_secret(), &admin)
+            .await,
         Err(TicketError::WrongAudience(_))
     ));
     assert!(matches!(
@@ -541,7 +544,10 @@ async fn audiences_hold_across_replicas_and_old_values_still_decode() {
     ));
     let old = a.mint(user(4)).await.expect("mint");
     assert_eq!(
-        b.consume(old.expose_secret()).await.expect("consume").identity,
+        b.consume(old.expose_secret())
+            .await
+            .expect("consume")
+            .identity,
         user(4)
     );
 }

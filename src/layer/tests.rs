@@ -930,7 +930,9 @@ async fn any_store_gets_the_layers_audience_through_the_trait() {
         StatusCode::UNAUTHORIZED,
         RejectReason::WrongAudience,
     );
-    let ticket = inner.mint_with_audience("alice".to_owned(), &admin).unwrap();
+    let ticket = inner
+        .mint_with_audience("alice".to_owned(), &admin)
+        .unwrap();
     let uri = format!("/ws?ticket={}", ticket.expose_secret());
     assert_eq!(send(&layer, upgrade(&uri)).await.status(), StatusCode::OK);
 }
@@ -939,5 +941,8 @@ async fn any_store_gets_the_layers_audience_through_the_trait() {
 fn layer_debug_names_its_audience() {
     let layer = WsTicketLayer::new(Store::new()).audience("layer-admin");
     let shown = format!("{layer:?}");
-    assert!(shown.contains("audience: Some(Audience(\"layer-admin\"))"), "{shown}");
+    assert!(
+        shown.contains("audience: Some(Audience(\"layer-admin\"))"),
+        "{shown}"
+    );
 }

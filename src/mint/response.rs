@@ -35,9 +35,10 @@ impl<I> Minting<I> {
             Err(MintError::Full) => refusal(&self.audit, MintRefusal::Full, path, self.peer),
             Err(MintError::IdentityFull { retry_after }) => {
                 let mut refused = refusal(&self.audit, MintRefusal::IdentityFull, path, self.peer);
-                refused
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(retry_after)));
+                refused.headers_mut().insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(retry_after)),
+                );
                 refused
             }
             Err(MintError::Unavailable(_)) => {

@@ -288,9 +288,7 @@ async fn an_identity_at_its_cap_is_429_with_retry_after_and_audited() {
     assert!(body_text(response).await.is_empty());
     assert_eq!(
         events.lock().unwrap().last().map(String::as_str),
-        Some(
-            "MintRefused { reason: IdentityFull, path: \"/api/auth/ws-ticket\", peer: None }"
-        )
+        Some("MintRefused { reason: IdentityFull, path: \"/api/auth/ws-ticket\", peer: None }")
     );
     assert_eq!(MintRefusal::IdentityFull.as_str(), "identity-full");
 
@@ -310,7 +308,10 @@ async fn an_identity_at_its_cap_is_429_with_retry_after_and_audited() {
 #[tokio::test]
 async fn a_zero_cap_per_identity_answers_retry_after_the_ttl() {
     let store = Store::builder().max_per_identity(0).build();
-    let response = MintService::new(store).oneshot(post_as(Some(1))).await.unwrap();
+    let response = MintService::new(store)
+        .oneshot(post_as(Some(1)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[RETRY_AFTER], "30");
 }

@@ -206,7 +206,11 @@ impl<I> MemoryStore<I> {
     /// # Errors
     ///
     /// As [`mint`](Self::mint).
-    pub fn mint_with_audience(&self, identity: I, audience: &Audience) -> Result<Ticket, MintError> {
+    pub fn mint_with_audience(
+        &self,
+        identity: I,
+        audience: &Audience,
+    ) -> Result<Ticket, MintError> {
         self.mint_for(identity, Some(audience))
     }
 

@@ -204,16 +204,18 @@ pub trait TicketStore: Clone + Send + Sync + 'static {
     /// A store with a cap per identity answers
     /// [`MintError::IdentityFull`] once `identity` holds its maximum of
     /// live tickets.
-    fn mint_ticket(&self, identity: Self::Identity, audience: Option<&Audience>)
-    -> Self::MintFuture;
+    fn mint_ticket(
+        &self,
+        identity: Self::Identity,
+        audience: Option<&Audience>,
+    ) -> Self::MintFuture;
 
     /// Consumes the ticket text `presented`, atomically and once, for
     /// `audience` (`None`: for tickets minted without one).
     ///
     /// A ticket of another audience is taken out and refused with
     /// [`TicketError::WrongAudience`]; see [Audiences](TicketStore#audiences).
-    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>)
-    -> Self::ConsumeFuture;
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture;
 
     /// How long tickets from this store stay valid.
     fn ttl(&self) -> Duration;

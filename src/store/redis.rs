@@ -1386,7 +1386,12 @@ mod tests {
     #[test]
     fn a_wrong_secret_is_told_before_a_wrong_audience() {
         let ticket = parts();
-        let value = sealed_with(&ticket, &1u8, Some(&Audience::new("admin")), CapKey::Uncapped);
+        let value = sealed_with(
+            &ticket,
+            &1u8,
+            Some(&Audience::new("admin")),
+            CapKey::Uncapped,
+        );
         let mut forged = ticket;
         forged.secret[3] ^= 1;
         assert!(matches!(
@@ -1424,10 +1429,19 @@ mod tests {
     #[test]
     fn unreadable_tags_are_corrupt() {
         let parts = parts();
-        let good = sealed_with(&parts, &1u8, Some(&Audience::new("admin")), CapKey::Identity);
+        let good = sealed_with(
+            &parts,
+            &1u8,
+            Some(&Audience::new("admin")),
+            CapKey::Identity,
+        );
         let mut unknown_flag = good.clone();
         unknown_flag[FLAGS_AT] |= 0x80;
-        for bad in [unknown_flag, good[..TAGS_AT + 10].to_vec(), good[..IDENTITY_AT].to_vec()] {
+        for bad in [
+            unknown_flag,
+            good[..TAGS_AT + 10].to_vec(),
+            good[..IDENTITY_AT].to_vec(),
+        ] {
             assert!(
                 matches!(decode_value::<u8>(&bad, &parts, None), Decoded::Corrupt(_)),
                 "{bad:?}"

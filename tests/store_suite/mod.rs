@@ -216,7 +216,11 @@ pub async fn concurrent_consumers_get_each_ticket_once<B: Backend>(backend: B) {
         let won = Arc::clone(&won);
         tasks.push(tokio::spawn(async move {
             for ticket in &tickets {
-                if store.consume_ticket(ticket.expose_secret(), None).await.is_ok() {
+                if store
+                    .consume_ticket(ticket.expose_secret(), None)
+                    .await
+                    .is_ok()
+                {
                     won.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -256,7 +260,9 @@ pub async fn malformed_text_is_refused_and_burns_nothing<B: Backend>(backend: B)
 pub async fn a_wrong_secret_burns_the_ticket<B: Backend>(backend: B) {
     let store = backend.build(&Spec::new()).await;
     let ticket = mint(&store, "alice").await;
-    let forged = store.consume_ticket(&with_wrong_secret(&ticket), None).await;
+    let forged = store
+        .consume_ticket(&with_wrong_secret(&ticket), None)
+        .await;
     assert!(matches!(forged, Err(TicketError::Unknown(_))), "{forged:?}");
     // Fail closed: the real holder's ticket is gone as well.
     let real = store.consume_ticket(ticket.expose_secret(), None).await;
@@ -266,9 +272,16 @@ pub async fn a_wrong_secret_burns_the_ticket<B: Backend>(backend: B) {
 pub async fn a_wrong_lookup_half_leaves_the_ticket_alone<B: Backend>(backend: B) {
     let store = backend.build(&Spec::new()).await;
     let ticket = mint(&store, "alice").await;
-    let stray = store.consume_ticket(&with_wrong_lookup(&ticket), None).await;
+    let stray = store
+        .consume_ticket(&with_wrong_lookup(&ticket), None)
+        .await;
     assert!(matches!(stray, Err(TicketError::Unknown(_))), "{stray:?}");
-    assert!(store.consume_ticket(ticket.expose_secret(), None).await.is_ok());
+    assert!(
+        store
+            .consume_ticket(ticket.expose_secret(), None)
+            .await
+            .is_ok()
+    );
 }
 
 pub async fn another_stores_ticket_is_unknown<B: Backend>(backend: B) {
@@ -281,8 +294,17 @@ pub async fn another_stores_ticket_is_unknown<B: Backend>(backend: B) {
         matches!(outcome, Err(TicketError::Unknown(_))),
         "{outcome:?}"
     );
-    assert!(ours.consume_ticket(mine.expose_secret(), None).await.is_ok());
-    assert!(theirs.consume_ticket(foreign.expose_secret(), None).await.is_ok());
+    assert!(
+        ours.consume_ticket(mine.expose_secret(), None)
+            .await
+            .is_ok()
+    );
+    assert!(
+        theirs
+            .consume_ticket(foreign.expose_secret(), None)
+            .await
+            .is_ok()
+    );
 }
 
 pub async fn valid_until_the_ttl_and_not_after<B: Backend>(backend: B) {
@@ -300,14 +322,21 @@ pub async fn valid_until_the_ttl_and_not_after<B: Backend>(backend: B) {
                 .is_ok()
         );
         backend.elapse(&spec, Duration::from_nanos(1)).await;
-        let late = store.consume_ticket(past_boundary.expose_secret(), None).await;
+        let late = store
+            .consume_ticket(past_boundary.expose_secret(), None)
+            .await;
         assert!(is_refusal(&late), "{late:?}");
     } else {
         let spec = Spec::new().ttl(B::SHORT_TTL);
         let store = backend.build(&spec).await;
         let early = mint(&store, "alice").await;
         let late = mint(&store, "bob").await;
-        assert!(store.consume_ticket(early.expose_secret(), None).await.is_ok());
+        assert!(
+            store
+                .consume_ticket(early.expose_secret(), None)
+                .await
+                .is_ok()
+        );
         backend.elapse(&spec, B::SHORT_TTL * 3).await;
         let outcome = store.consume_ticket(late.expose_secret(), None).await;
         assert!(is_refusal(&outcome), "{outcome:?}");
@@ -414,9 +443,7 @@ pub async fn a_ticket_without_an_audience_is_refused_where_one_is_asked_for<B: B
     refused_and_burned(&store, None, Some(&admin())).await;
 }
 
-pub async fn a_ticket_with_an_audience_is_refused_where_none_is_asked_for<B: Backend>(
-    backend: B,
-) {
+pub async fn a_ticket_with_an_audience_is_refused_where_none_is_asked_for<B: Backend>(backend: B) {
     let store = backend.build(&Spec::new()).await;
     refused_and_burned(&store, Some(&admin()), None).await;
 }

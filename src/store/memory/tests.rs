@@ -488,7 +488,10 @@ fn an_identitys_queue_stays_bounded_under_churn() {
         store.consume(ticket.expose_secret()).unwrap();
         let (records, pairs) = footprint(&store);
         assert_eq!(records, 1);
-        assert!(pairs <= 2 + 16 + 1, "{pairs} pairs queued for 1 live ticket");
+        assert!(
+            pairs <= 2 + 16 + 1,
+            "{pairs} pairs queued for 1 live ticket"
+        );
     }
     store.consume(held.expose_secret()).unwrap();
     assert_eq!(footprint(&store), (0, 0));
@@ -507,7 +510,10 @@ fn a_key_function_counts_identities_together() {
     ));
     store.mint((2, 10)).unwrap();
     let ticket = store.mint((2, 11)).unwrap();
-    assert_eq!(store.consume(ticket.expose_secret()).unwrap().identity, (2, 11));
+    assert_eq!(
+        store.consume(ticket.expose_secret()).unwrap().identity,
+        (2, 11)
+    );
     store.mint((2, 12)).unwrap();
     assert_eq!(footprint(&store).0, 2);
 }
