@@ -97,10 +97,7 @@ impl Contender {
                 assert_eq!(black_box(redeemed.identity), 42);
             }
             Self::StoreAudience(store, audience) => {
-                let ticket = store
-                    .mint_with_audience(42, audience)
-                    .await
-                    .expect("mint");
+                let ticket = store.mint_with_audience(42, audience).await.expect("mint");
                 let redeemed = store
                     .consume_with_audience(ticket.expose_secret(), audience)
                     .await
