@@ -50,7 +50,7 @@ use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
 use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
 
-/// Default cap on live tickets: about 14 MiB of tickets at most.
+/// Default cap on live tickets: about 15 MiB of tickets at most.
 const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
 /// A shard's FIFO is swept once it holds at least this many leftovers of
 /// consumed tickets, and more leftovers than live pairs.
@@ -658,8 +658,10 @@ impl<I> MemoryStoreBuilder<I> {
 
     /// The hard cap on live tickets (default 100,000). Past it, `mint`
     /// answers [`MintError::Full`] until tickets are consumed or expire.
-    /// Each live ticket costs about 120 bytes with a `u64` identity, up to
-    /// about 140 while expiry queues hold pairs of consumed tickets.
+    /// Each live ticket costs about 130 bytes with a `u64` identity (its
+    /// audience included, whether it has one or not), up to about 150
+    /// while expiry queues hold pairs of consumed tickets; a cap per
+    /// identity adds a record per identity with live tickets.
     pub fn max_outstanding(mut self, max: usize) -> Self {
         self.max_outstanding = max;
         self
@@ -693,8 +695,11 @@ impl<I> MemoryStoreBuilder<I> {
     /// ```
     ///
     /// Each identity with live tickets costs a record of about 100 bytes
-    /// beside its key; each call takes that identity's lock once, O(1)
-    /// amortized.
+    /// beside its key (16 more for each live ticket past its first); an
+    /// identity without live tickets costs nothing. Each mint and consume
+    /// takes that identity's lock once and does O(1) amortized work under
+    /// it, so identities do not wait on each other, while one identity's
+    /// concurrent mints are counted exactly.
     pub fn max_per_identity(self, max: usize) -> Self
     where
         I: Hash + Eq + Clone + Send + Sync + 'static,
