@@ -48,7 +48,9 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 /// time that depends on the names. Audiences are meant to be a handful of
 /// fixed names, one per guarded route (`"page"`, `"admin"`): every
 /// distinct name ever built stays registered, a few bytes each, for the
-/// life of the process, so don't build one per user or per request.
+/// life of the process, so don't build one per user or per request. Build
+/// each once, at start-up (`new` takes a process-wide lock), and clone it
+/// where it is needed: a clone copies two words.
 ///
 /// The name never leaves the server: no response, error message or audit
 /// event carries it, and the Redis store keeps only a digest of it.
