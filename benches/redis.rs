@@ -15,6 +15,15 @@
 //!   `SET … PX … NX` and `GETDEL`).
 //! - `store_capped`: `RedisStore<u64>` with `.max_outstanding(100_000)`
 //!   (one `EVALSHA` each way).
+//! - `store_audience`: the default store, tickets minted and consumed with
+//!   an `Audience` (still a bare `SET` and `GETDEL`; 33 more bytes in the
+//!   value).
+//! - `store_per_identity`: `RedisStore<u64>` with `.max_per_identity(1_000)`
+//!   (never reached; one `EVALSHA` each way), every pair for one identity,
+//!   so all of them meet in its sorted set.
+//!
+//! Side by side, `store` / `store_audience` / `store_per_identity` are the
+//! plain store and its two options (`store_capped` is the other script).
 //!
 //! Each is measured one pair at a time (latency-bound) and with 64 pairs in
 //! flight (where Redis's own work shows). After the timed groups the bench
@@ -33,7 +42,7 @@ use futures_util::future::join_all;
 use rand::RngCore as _;
 use redis::aio::ConnectionManager;
 use tokio::runtime::Runtime;
-use tower_ws_ticket::RedisStore;
+use tower_ws_ticket::{Audience, RedisStore};
 use tower_ws_ticket_demo::testkit::RedisServer;
 
 const TTL_MS: u64 = 30_000;
@@ -44,6 +53,7 @@ const IN_FLIGHT: usize = 64;
 enum Contender {
     Raw(ConnectionManager),
     Store(RedisStore<u64>),
+    StoreAudience(RedisStore<u64>, Audience),
 }
 
 impl Contender {
@@ -80,6 +90,14 @@ impl Contender {
                 let ticket = store.mint(42).await.expect("mint");
                 let redeemed = store
                     .consume(ticket.expose_secret())
+                    .await
+                    .expect("consume");
+                assert_eq!(black_box(redeemed.identity), 42);
+            }
+            Self::StoreAudience(store, audience) => {
+                let ticket = store.mint_with_audience(42, audience).await.expect("mint");
+                let redeemed = store
+                    .consume_with_audience(ticket.expose_secret(), audience)
                     .await
                     .expect("consume");
                 assert_eq!(black_box(redeemed.identity), 42);
@@ -124,6 +142,24 @@ fn contenders(rt: &Runtime, server: &RedisServer) -> Vec<(&'static str, Contende
                 RedisStore::builder()
                     .key_prefix("capped:")
                     .max_outstanding(100_000)
+                    .build(manager.clone()),
+            ),
+        ),
+        (
+            "store_audience",
+            Contender::StoreAudience(
+                RedisStore::builder()
+                    .key_prefix("audience:")
+                    .build(manager.clone()),
+                Audience::new("bench"),
+            ),
+        ),
+        (
+            "store_per_identity",
+            Contender::Store(
+                RedisStore::builder()
+                    .key_prefix("per_identity:")
+                    .max_per_identity(1_000)
                     .build(manager),
             ),
         ),

@@ -23,6 +23,18 @@
 //! runs), at 1 and 2 threads. Before the timed groups, the bench prints the
 //! heap bytes each store holds per live ticket at 1M tickets, counted by a
 //! global allocator wrapper.
+//!
+//! The `features/…` groups put `MemoryStore`'s own options side by side,
+//! with 0 and 100k live tickets, at 1 and 2 threads:
+//! - `plain`: `mint` then `consume`, as `ours` above.
+//! - `audience`: `mint_with_audience` then `consume_with_audience`.
+//! - `per_identity`: a store built with `.max_per_identity(1024)` (never
+//!   reached), every pair for another identity: each mint files a record
+//!   for its identity and each consume removes it. The prefill leaves one
+//!   record per live ticket.
+//! - `per_identity_one`: the same store, every pair of every thread for one
+//!   identity, whose record stays (the prefill's own ticket holds it): the
+//!   threads meet on its lock.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -39,7 +51,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dashmap::DashMap;
 use rand::{RngCore as _, TryRngCore as _};
-use tower_ws_ticket::MemoryStore;
+use tower_ws_ticket::{Audience, MemoryStore};
 
 const TTL: Duration = Duration::from_secs(30);
 const LIVE: [(usize, &str); 3] = [(0, "0"), (100_000, "100k"), (1_000_000, "1M")];
@@ -177,6 +189,102 @@ impl Contender for Ours {
 
     fn live(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// `MemoryStore` with tickets bound to an audience.
+struct OursAudience(MemoryStore<u64>, Audience);
+
+impl OursAudience {
+    fn new() -> Self {
+        Self(Ours::new().0, Audience::new("bench"))
+    }
+}
+
+impl Contender for OursAudience {
+    type Token = tower_ws_ticket::Ticket;
+
+    fn mint(&self, identity: u64) -> Self::Token {
+        self.0
+            .mint_with_audience(identity, &self.1)
+            .expect("store has room")
+    }
+
+    fn consume(&self, token: Self::Token) {
+        let redeemed = self
+            .0
+            .consume_with_audience(token.expose_secret(), &self.1)
+            .expect("fresh ticket");
+        black_box(redeemed);
+    }
+
+    fn live(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `MemoryStore` with a cap per identity that is never reached; with
+/// `one_identity`, every pair is for identity 0.
+struct OursPerIdentity {
+    store: MemoryStore<u64>,
+    one_identity: bool,
+}
+
+impl OursPerIdentity {
+    const CAP: usize = 1024;
+
+    fn build() -> MemoryStore<u64> {
+        MemoryStore::builder()
+            .ttl(TTL)
+            .max_outstanding(4_000_000)
+            .max_per_identity(Self::CAP)
+            .build()
+    }
+
+    fn new() -> Self {
+        Self {
+            store: Self::build(),
+            one_identity: false,
+        }
+    }
+
+    fn one_identity() -> Self {
+        Self {
+            store: Self::build(),
+            one_identity: true,
+        }
+    }
+}
+
+impl Contender for OursPerIdentity {
+    type Token = tower_ws_ticket::Ticket;
+
+    fn mint(&self, identity: u64) -> Self::Token {
+        let identity = if self.one_identity { 0 } else { identity };
+        self.store.mint(identity).expect("store has room")
+    }
+
+    fn consume(&self, token: Self::Token) {
+        let redeemed = self
+            .store
+            .consume(token.expose_secret())
+            .expect("fresh ticket");
+        black_box(redeemed);
+    }
+
+    /// Distinct identities (identity 0 once), so that no identity reaches
+    /// the cap.
+    fn prefill(&self, n: usize) {
+        for i in 0..n {
+            drop(self.store.mint(i as u64 + 1).expect("store has room"));
+        }
+        if self.one_identity {
+            drop(self.store.mint(0).expect("store has room"));
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.store.len()
     }
 }
 
@@ -411,6 +519,29 @@ fn mint_consume_pairs(c: &mut Criterion) {
     }
 }
 
+/// `MemoryStore`'s options side by side: plain, with an audience, with a
+/// cap per identity.
+fn feature_pairs(c: &mut Criterion) {
+    for (live, label) in &LIVE[..2] {
+        let mut group = c.benchmark_group(format!("features/live={label}"));
+        group
+            .throughput(Throughput::Elements(1))
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        bench_contender(&mut group, "plain", *live, Ours::new);
+        bench_contender(&mut group, "audience", *live, OursAudience::new);
+        bench_contender(&mut group, "per_identity", *live, OursPerIdentity::new);
+        bench_contender(
+            &mut group,
+            "per_identity_one",
+            *live,
+            OursPerIdentity::one_identity,
+        );
+        group.finish();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Memory
 // ---------------------------------------------------------------------------
@@ -443,12 +574,16 @@ fn bytes_per_live_ticket() {
         assert_eq!(store.live(), n);
         per_ticket(n)
     });
+    let audience = filled(n, OursAudience::new);
+    let per_identity = filled(n, OursPerIdentity::new);
     let floor = filled(n, Floor::new);
     let moka = filled(n, Moka::new);
     let ironclad = filled(n, Ironclad::new);
     println!("heap bytes per live ticket, {n} live (requested sizes, u64 identity):");
     println!("  ours      {ours:6.1}  just minted");
     println!("  ours      {churned:6.1}  after {n} more mint + consume pairs");
+    println!("  ours      {audience:6.1}  with an audience");
+    println!("  ours      {per_identity:6.1}  with a cap per identity, one identity per ticket");
     println!("  floor     {floor:6.1}  (u64 key only)");
     println!("  moka      {moka:6.1}");
     println!("  ironclad  {ironclad:6.1}  (text key and Instant, no identity)");
@@ -458,5 +593,6 @@ fn main() {
     bytes_per_live_ticket();
     let mut c = Criterion::default().configure_from_args();
     mint_consume_pairs(&mut c);
+    feature_pairs(&mut c);
     c.final_summary();
 }

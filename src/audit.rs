@@ -53,6 +53,10 @@ pub enum RejectReason {
     Unknown,
     /// `?ticket=` presented after its TTL. 401.
     Expired,
+    /// `?ticket=` minted for another [`Audience`](crate::Audience) than the
+    /// layer's, for one where the layer has none, or for none where it
+    /// has one. The ticket is burned. 401.
+    WrongAudience,
     /// `?ticket=` on a route that takes no tickets
     /// ([`without_tickets`](crate::WsTicketLayer::without_tickets)). 401.
     TicketNotAccepted,
@@ -90,6 +94,7 @@ impl RejectReason {
             Self::Malformed => "malformed",
             Self::Unknown => "unknown",
             Self::Expired => "expired",
+            Self::WrongAudience => "wrong-audience",
             Self::TicketNotAccepted => "ticket-not-accepted",
             Self::BadInternal => "bad-internal",
             Self::TokenInGatedMode => "token-in-gated-mode",
@@ -126,6 +131,9 @@ pub enum MintRefusal {
     Origin,
     /// The store holds its maximum of live tickets. 503.
     Full,
+    /// The caller's identity holds its maximum of live tickets (the
+    /// store's `max_per_identity`). 429, with `Retry-After`.
+    IdentityFull,
     /// The store could not be reached. 503.
     StoreUnavailable,
 }
@@ -138,6 +146,7 @@ impl MintRefusal {
             Self::Unauthenticated => "unauthenticated",
             Self::Origin => "origin",
             Self::Full => "full",
+            Self::IdentityFull => "identity-full",
             Self::StoreUnavailable => "store-unavailable",
         }
     }

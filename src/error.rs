@@ -17,6 +17,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a presented ticket was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,11 @@ pub enum TicketError {
     /// Minted here, but presented after its TTL ran out and before the
     /// store reclaimed it; after that, an expired ticket is `Unknown`.
     Expired(Redacted),
+    /// Minted for another [`Audience`](crate::Audience) than the one it was
+    /// presented for, or for one where none was expected, or for none
+    /// where one was. Taken out of the store all the same: the ticket is
+    /// burned. The message names no audience.
+    WrongAudience(Redacted),
     /// The store could not be asked (for example Redis is down). The client
     /// should back off and retry, not re-authenticate; a timed-out consume
     /// may have used the ticket up all the same, so the retry mints a new
@@ -43,6 +49,7 @@ impl fmt::Display for TicketError {
             Self::Malformed(shown) => write!(f, "malformed ticket: {shown}"),
             Self::Unknown(shown) => write!(f, "unknown ticket: {shown}"),
             Self::Expired(shown) => write!(f, "expired ticket: {shown}"),
+            Self::WrongAudience(shown) => write!(f, "ticket for another audience: {shown}"),
             Self::Unavailable(cause) => write!(f, "ticket store unavailable: {cause}"),
         }
     }
@@ -64,6 +71,16 @@ pub enum MintError {
     /// The store holds `max_outstanding` live tickets already; try again
     /// once some are consumed or expire.
     Full,
+    /// The identity holds its maximum of live tickets already (the store's
+    /// `max_per_identity`); try again once one is consumed or expires.
+    /// The [`MintService`](crate::MintService) answers `429 Too Many
+    /// Requests` with `Retry-After`.
+    IdentityFull {
+        /// How long until the identity's oldest live ticket expires and
+        /// frees its place (sooner if the identity consumes one); the TTL
+        /// when the identity may hold none at all.
+        retry_after: Duration,
+    },
     /// The store could not be asked (for example Redis is down).
     Unavailable(StoreUnavailable),
 }
@@ -72,6 +89,10 @@ impl fmt::Display for MintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Full => f.write_str("ticket store is full"),
+            Self::IdentityFull { retry_after } => write!(
+                f,
+                "identity holds its maximum of live tickets; a place frees within {retry_after:?}"
+            ),
             Self::Unavailable(cause) => write!(f, "ticket store unavailable: {cause}"),
         }
     }
@@ -81,7 +102,7 @@ impl Error for MintError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Self::Unavailable(cause) => Some(cause),
-            Self::Full => None,
+            Self::Full | Self::IdentityFull { .. } => None,
         }
     }
 }
@@ -168,6 +189,7 @@ mod tests {
             TicketError::Malformed(Redacted::new(presented)),
             TicketError::Unknown(Redacted::new(presented)),
             TicketError::Expired(Redacted::new(presented)),
+            TicketError::WrongAudience(Redacted::new(presented)),
         ] {
             let text = err.to_string();
             assert!(text.ends_with("wst_AbCd…"), "{text}");
@@ -188,6 +210,22 @@ mod tests {
             Some("connection refused")
         );
         assert_eq!(MintError::Full.to_string(), "ticket store is full");
+    }
+
+    #[test]
+    fn identity_full_says_when_and_names_no_one() {
+        let err = MintError::IdentityFull {
+            retry_after: Duration::from_secs(12),
+        };
+        assert_eq!(
+            err.to_string(),
+            "identity holds its maximum of live tickets; a place frees within 12s"
+        );
+        assert!(err.source().is_none());
+        assert_eq!(
+            TicketError::WrongAudience(Redacted::new("wst_AbCdEfGh")).to_string(),
+            "ticket for another audience: wst_AbCd…"
+        );
     }
 
     #[test]

@@ -15,16 +15,19 @@
 //     error       TicketError, MintError, StoreUnavailable, Redacted
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
 //     peer        PeerExtractor, DefaultPeer: where a request's peer address is
+//     audience    Audience: which guarded route a ticket is for
 //   credentials
 //     ticket      ticket text: generate, parse into lookup and secret halves
 //     credential  InternalCredential, SessionToken, a spawned child's attach URL
-//   store         the TicketStore trait; memory.rs (sharded, the default),
-//                 redis.rs (feature "redis")
+//   store         the TicketStore trait; memory.rs (sharded, the default) with
+//                 memory/per_identity.rs (its caps per identity), redis.rs
+//                 (feature "redis")
 //   audit         audit events, the tracing they emit, URI redaction for logs
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded
 //   mint          MintService: the POST /api/auth/ws-ticket route
+pub mod audience;
 pub mod audit;
 pub mod clock;
 pub mod credential;
@@ -37,6 +40,7 @@ pub mod store;
 pub mod ticket;
 pub mod wire;
 
+pub use audience::Audience;
 pub use audit::{AuditEvent, Delivery, MintRefusal, RejectReason, redact_subprotocols, redact_uri};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};

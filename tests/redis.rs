@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::AsyncCommands as _;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
-use tower_ws_ticket::{MintError, RedisStore, Ticket, TicketError};
+use tower_ws_ticket::{Audience, MintError, RedisStore, Ticket, TicketError};
 use tower_ws_ticket_demo::testkit::{self, RedisServer};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +129,9 @@ impl store_suite::Backend for Redis {
             .key_prefix(format!("suite{n}:"));
         if let Some(max) = spec.max_outstanding {
             builder = builder.max_outstanding(max);
+        }
+        if let Some(max) = spec.max_per_identity {
+            builder = builder.max_per_identity(max);
         }
         let url = self.server.url();
         async move {
@@ -314,6 +317,238 @@ async fn each_call_is_one_command() {
         HashMap::from([("getdel".to_owned(), 1)])
     );
     assert!(uncapped.consume(ticket.expose_secret()).await.is_err());
+
+    // An audience travels in the value: still a bare SET and GETDEL.
+    let admin = Audience::new("redis-tests-admin");
+    let before = command_calls(&mut raw).await;
+    let ticket = uncapped
+        .mint_with_audience(user(3), &admin)
+        .await
+        .expect("mint");
+    let between = command_calls(&mut raw).await;
+    uncapped
+        .consume_with_audience(ticket.expose_secret(), &admin)
+        .await
+        .expect("consume");
+    let after = command_calls(&mut raw).await;
+    assert_eq!(
+        calls_between(&before, &between),
+        HashMap::from([("set".to_owned(), 1)])
+    );
+    assert_eq!(
+        calls_between(&between, &after),
+        HashMap::from([("getdel".to_owned(), 1)])
+    );
+
+    // A cap per identity: one script each way, as the store's cap.
+    let per_identity = RedisStore::<User>::builder()
+        .key_prefix("per:")
+        .max_per_identity(5)
+        .connect(server.url())
+        .await
+        .expect("connect");
+    let before = command_calls(&mut raw).await;
+    let ticket = per_identity.mint(user(4)).await.expect("mint");
+    let between = command_calls(&mut raw).await;
+    per_identity
+        .consume(ticket.expose_secret())
+        .await
+        .expect("consume");
+    let after = command_calls(&mut raw).await;
+    assert_eq!(
+        calls_between(&before, &between),
+        script(&[
+            "evalsha",
+            "time",
+            "zremrangebyscore",
+            "zcard",
+            "set",
+            "zadd",
+            "pexpire"
+        ])
+    );
+    assert_eq!(
+        calls_between(&between, &after),
+        script(&["evalsha", "getdel", "zrem"])
+    );
+
+    // Both caps and an audience: still one script each way.
+    let both = RedisStore::<User>::builder()
+        .key_prefix("both:")
+        .max_outstanding(100)
+        .max_per_identity(5)
+        .connect(server.url())
+        .await
+        .expect("connect");
+    let before = command_calls(&mut raw).await;
+    let ticket = both
+        .mint_with_audience(user(5), &admin)
+        .await
+        .expect("mint");
+    let between = command_calls(&mut raw).await;
+    both.consume_with_audience(ticket.expose_secret(), &admin)
+        .await
+        .expect("consume");
+    let after = command_calls(&mut raw).await;
+    let round_trips = |calls: HashMap<String, u64>| calls.get("evalsha").copied();
+    assert_eq!(round_trips(calls_between(&before, &between)), Some(1));
+    assert_eq!(calls_between(&before, &between).get("set"), Some(&1));
+    assert_eq!(round_trips(calls_between(&between, &after)), Some(1));
+    assert_eq!(calls_between(&between, &after).get("zrem"), Some(&2));
+}
+
+#[tokio::test]
+async fn cap_per_identity_is_hard_across_replicas() {
+    let server = RedisServer::start();
+    let builder = || RedisStore::<User>::builder().max_per_identity(2);
+    let a = builder().connect(server.url()).await.expect("connect a");
+    let b = builder().connect(server.url()).await.expect("connect b");
+    assert_eq!(a.max_per_identity(), Some(2));
+
+    let first = a.mint(user(1)).await.expect("mint 1 on a");
+    b.mint(user(1)).await.expect("mint 2 on b");
+    for node in [&a, &b] {
+        match node.mint(user(1)).await {
+            Err(MintError::IdentityFull { retry_after }) => {
+                assert!(retry_after <= Duration::from_secs(30), "{retry_after:?}");
+                assert!(retry_after > Duration::from_secs(25), "{retry_after:?}");
+            }
+            other => panic!("expected IdentityFull, got {other:?}"),
+        }
+    }
+    // Others are not held back, on either replica.
+    a.mint(user(2)).await.expect("another identity");
+    b.mint(user(2)).await.expect("another identity");
+
+    // A consumed ticket frees its place, whichever replica consumed it.
+    b.consume(first.expose_secret())
+        .await
+        .expect("consume on b");
+    a.mint(user(1)).await.expect("a place is free again");
+    assert!(matches!(
+        b.mint(user(1)).await,
+        Err(MintError::IdentityFull { .. })
+    ));
+}
+
+#[tokio::test]
+async fn cap_per_identity_by_key_across_replicas() {
+    let server = RedisServer::start();
+    // Every `User` with the same id counts as one, whatever its name.
+    let builder = || RedisStore::<User>::builder().max_per_identity_by(1, |user: &User| user.id);
+    let a = builder().connect(server.url()).await.expect("connect a");
+    let b = builder().connect(server.url()).await.expect("connect b");
+    let held = a.mint(user(1)).await.expect("mint on a");
+    let renamed = User {
+        id: 1,
+        name: "someone else".to_owned(),
+    };
+    assert!(matches!(
+        b.mint(renamed.clone()).await,
+        Err(MintError::IdentityFull { .. })
+    ));
+    b.mint(user(2)).await.expect("another key");
+    a.consume(held.expose_secret()).await.expect("consume");
+    b.mint(renamed).await.expect("the key's place is free");
+}
+
+#[tokio::test]
+async fn identity_sets_are_digests_under_the_prefix_and_go_with_their_tickets() {
+    let server = RedisServer::start();
+    let mut raw = raw(&server).await;
+    let store = RedisStore::<User>::builder()
+        .key_prefix("app:wst:")
+        .max_per_identity(3)
+        .connect(server.url())
+        .await
+        .expect("connect");
+    let admin = Audience::new("redis-tests-admin");
+    let plain = store.mint(user(7)).await.expect("mint");
+    let for_admin = store
+        .mint_with_audience(user(7), &admin)
+        .await
+        .expect("mint");
+
+    let keys: Vec<String> = raw.keys("*").await.expect("KEYS");
+    assert!(keys.iter().all(|k| k.starts_with("app:wst:")), "{keys:?}");
+    let sets: Vec<&String> = keys.iter().filter(|k| k.contains(":id:")).collect();
+    assert_eq!(sets.len(), 1, "{keys:?}");
+    let hex = sets[0].strip_prefix("app:wst:id:").expect("prefixed");
+    assert_eq!(hex.len(), 32);
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    let members: Vec<String> = raw.zrange(sets[0], 0, -1).await.expect("ZRANGE");
+    assert_eq!(members.len(), 2);
+    // Neither the set's key nor the values name the identity or audience
+    // beyond the identity's JSON, as documented.
+    assert!(!sets[0].contains("user-7"));
+    for key in ticket_keys(&mut raw, "app:wst:").await {
+        if key.contains(":id:") {
+            continue;
+        }
+        let value: Vec<u8> = raw.get(&key).await.expect("GET");
+        assert_eq!(value[0], 2, "format 2: it carries the identity's key");
+        assert!(!contains(&value, b"redis-tests-admin"));
+    }
+
+    // Consumed (once refused for the wrong audience), the tickets leave the
+    // set, and the empty set goes.
+    assert!(matches!(
+        store.consume(for_admin.expose_secret()).await,
+        Err(TicketError::WrongAudience(_))
+    ));
+    store.consume(plain.expose_secret()).await.expect("consume");
+    let keys: Vec<String> = raw.keys("*").await.expect("KEYS");
+    assert!(keys.is_empty(), "left behind: {keys:?}");
+}
+
+#[tokio::test]
+async fn audiences_hold_across_replicas_and_old_values_still_decode() {
+    let server = RedisServer::start();
+    let mut raw = raw(&server).await;
+    let a = connect(&server).await;
+    let b = connect(&server).await;
+    let (page, admin) = (
+        Audience::new("redis-tests-page"),
+        Audience::new("redis-tests-admin"),
+    );
+    let ticket = a.mint_with_audience(user(1), &admin).await.expect("mint");
+    assert_eq!(
+        b.consume_with_audience(ticket.expose_secret(), &admin)
+            .await
+            .expect("consume on b")
+            .identity,
+        user(1)
+    );
+    let ticket = a.mint_with_audience(user(2), &page).await.expect("mint");
+    assert!(matches!(
+        b.consume_with_audience(ticket.expose_secret(), &admin)
+            .await,
+        Err(TicketError::WrongAudience(_))
+    ));
+    assert!(matches!(
+        a.consume_with_audience(ticket.expose_secret(), &page).await,
+        Err(TicketError::Unknown(_))
+    ));
+
+    // A ticket without an audience from a store without a cap per identity
+    // is written as the previous release wrote it (format 1), and reads as
+    // a ticket without an audience.
+    let old = a.mint(user(3)).await.expect("mint");
+    let key = ticket_keys(&mut raw, "wst:").await.remove(0);
+    let value: Vec<u8> = raw.get(&key).await.expect("GET");
+    assert_eq!(value[0], 1);
+    assert!(matches!(
+        b.consume_with_audience(old.expose_secret(), &admin).await,
+        Err(TicketError::WrongAudience(_))
+    ));
+    let old = a.mint(user(4)).await.expect("mint");
+    assert_eq!(
+        b.consume(old.expose_secret())
+            .await
+            .expect("consume")
+            .identity,
+        user(4)
+    );
 }
 
 #[tokio::test]

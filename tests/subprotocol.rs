@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tower_ws_ticket::wire::{CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED};
 use tower_ws_ticket::{
-    MemoryStore, MintError, Principal, Redeemed, StoreUnavailable, Ticket, TicketError,
+    Audience, MemoryStore, MintError, Principal, Redeemed, StoreUnavailable, Ticket, TicketError,
     TicketStore, WsTicketLayer,
 };
 
@@ -50,16 +50,15 @@ impl TicketStore for Switchable {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 
-    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
-        ready(self.store.mint(identity))
+    fn mint_ticket(&self, identity: String, audience: Option<&Audience>) -> Self::MintFuture {
+        self.store.mint_ticket(identity, audience)
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
-        ready(if self.down.load(Ordering::SeqCst) {
-            Err(TicketError::Unavailable(StoreUnavailable::new("down")))
-        } else {
-            self.store.consume(presented)
-        })
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
+        if self.down.load(Ordering::SeqCst) {
+            return ready(Err(TicketError::Unavailable(StoreUnavailable::new("down"))));
+        }
+        self.store.consume_ticket(presented, audience)
     }
 
     fn ttl(&self) -> Duration {

@@ -22,6 +22,7 @@ use super::rejection::{self, RejectionResponse};
 use super::scope::{Scope, Verdict};
 use super::subprotocol::Selection;
 use super::upgrade::is_websocket_upgrade;
+use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor, Delivery, RejectReason};
 use crate::credential::{InternalCredential, SessionToken};
 use crate::error::{Redacted, TicketError};
@@ -44,6 +45,9 @@ pub(crate) struct Config<T: TicketStore, R> {
 pub(crate) struct Settings<T: TicketStore> {
     pub(crate) store: T,
     pub(crate) tickets: bool,
+    /// Tickets must be minted for this audience (`None`: for none). The
+    /// store checks it as it takes the ticket out, so a mismatch burns it.
+    pub(crate) audience: Option<Audience>,
     pub(crate) internal: Option<InternalCredential>,
     pub(crate) loopback_token: Option<SessionToken>,
     pub(crate) origins: Option<AllowedOrigins>,
@@ -139,6 +143,11 @@ impl<T: TicketStore> Settings<T> {
             credential: presented.kind,
             handoff,
         }
+    }
+
+    /// Consumes a presented ticket for the layer's audience.
+    pub(crate) fn consume(&self, presented: &str) -> T::ConsumeFuture {
+        self.store.consume_ticket(presented, self.audience.as_ref())
     }
 
     /// Loopback mode's rule for `?token=`: the mode is on, the peer is
@@ -268,6 +277,7 @@ impl<T: TicketStore, R> Config<T, R> {
             ),
             TicketError::Unknown(shown) => (RejectReason::Unknown, Some(shown)),
             TicketError::Expired(shown) => (RejectReason::Expired, Some(shown)),
+            TicketError::WrongAudience(shown) => (RejectReason::WrongAudience, Some(shown)),
             TicketError::Unavailable(_) => (RejectReason::StoreUnavailable, None),
         };
         Err(self.reject(req, reason, ticket))
@@ -330,6 +340,7 @@ impl<T: TicketStore> std::fmt::Debug for Settings<T> {
                 },
             )
             .field("tickets", &self.tickets)
+            .field("audience", &self.audience)
             .field("internal", &self.internal)
             .field("loopback_token", &self.loopback_token)
             .field("origins", &self.origins)

@@ -22,6 +22,7 @@
 //! | `?ticket=` valid | inner service, with [`Principal::Ticket`] |
 //! | `?ticket=` unknown / used / expired / malformed | 401 |
 //! | `?ticket=` on a route set [`without_tickets`](WsTicketLayer::without_tickets) | 401, nothing consumed |
+//! | `?ticket=` minted for another [`audience`](WsTicketLayer::audience), for one where the layer has none, or for none where it has one | 401; the ticket is burned |
 //! | `?internal=` right (when configured) | inner service, with [`Principal::Internal`] |
 //! | `?token=` in gated mode | 401, whatever its value |
 //! | `?token=` right in loopback mode, from a known loopback peer | inner service, with [`Principal::SessionToken`] |
@@ -167,6 +168,7 @@ use http::Extensions;
 
 use tower_layer::Layer;
 
+use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor};
 use crate::credential::{ChildCredential, InternalCredential, SessionToken};
 use crate::origin::{AllowedOrigins, ConfigError};
@@ -215,6 +217,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
                 settings: Settings {
                     store,
                     tickets: true,
+                    audience: None,
                     internal: None,
                     loopback_token: None,
                     origins: None,
@@ -261,6 +264,32 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// ```
     pub fn without_tickets(mut self) -> Self {
         self.settings_mut().tickets = false;
+        self
+    }
+
+    /// Accepts only tickets minted for `audience` (by a
+    /// [`MintService::audience`](crate::MintService::audience) with the
+    /// same name). A ticket minted for another audience or for none is
+    /// refused (401, [`RejectReason::WrongAudience`](crate::RejectReason::WrongAudience))
+    /// and burned. Without this setting the layer takes only tickets minted
+    /// without an audience, so a ticket for a route with one never opens a
+    /// route without. Give each guarded route its own audience, and a
+    /// ticket for one can never open another.
+    ///
+    /// ```
+    /// use tower_ws_ticket::{MemoryStore, MintService, WsTicketLayer};
+    ///
+    /// let store = MemoryStore::<u64>::new();
+    /// // /api/ws and its mint route.
+    /// let page = WsTicketLayer::new(store.clone()).audience("page");
+    /// let page_mint = MintService::new(store.clone()).audience("page");
+    /// // /api/admin/ws and its own mint route.
+    /// let admin = WsTicketLayer::new(store.clone()).audience("admin");
+    /// let admin_mint = MintService::new(store).audience("admin");
+    /// # let _ = (page, page_mint, admin, admin_mint);
+    /// ```
+    pub fn audience(mut self, audience: impl Into<Audience>) -> Self {
+        self.settings_mut().audience = Some(audience.into());
         self
     }
 

@@ -45,7 +45,8 @@ impl Rejection {
             | RejectReason::TicketNotAccepted
             | RejectReason::BadInternal
             | RejectReason::TokenInGatedMode
-            | RejectReason::BadToken => StatusCode::UNAUTHORIZED,
+            | RejectReason::BadToken
+            | RejectReason::WrongAudience => StatusCode::UNAUTHORIZED,
         }
     }
 }

@@ -90,9 +90,7 @@ where
                     .accept(&mut req, handoff, principal, credential);
                 return ResponseFuture::inner(self.inner.call(req), selection);
             }
-            Admission::Ticket { value, handoff } => {
-                (config.settings.store.consume_ticket(&value), handoff)
-            }
+            Admission::Ticket { value, handoff } => (config.settings.consume(&value), handoff),
         };
         // A store that answers at once (the memory store always does) is
         // settled here: the request goes straight on, nothing boxed. The

@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, RejectReason};
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::Redeemed;
 use crate::ticket::Ticket;
-use crate::{ManualClock, MemoryStore};
+use crate::{Audience, ManualClock, MemoryStore};
 
 type Store = MemoryStore<String>;
 
@@ -607,24 +607,22 @@ impl TicketStore for SwitchableStore {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 
-    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
-        ready(if self.down.load(Ordering::SeqCst) {
-            Err(MintError::Unavailable(StoreUnavailable::new(
+    fn mint_ticket(&self, identity: String, audience: Option<&Audience>) -> Self::MintFuture {
+        if self.down.load(Ordering::SeqCst) {
+            return ready(Err(MintError::Unavailable(StoreUnavailable::new(
                 "switched off",
-            )))
-        } else {
-            self.inner.mint(identity)
-        })
+            ))));
+        }
+        self.inner.mint_ticket(identity, audience)
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
-        ready(if self.down.load(Ordering::SeqCst) {
-            Err(TicketError::Unavailable(StoreUnavailable::new(
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
+        if self.down.load(Ordering::SeqCst) {
+            return ready(Err(TicketError::Unavailable(StoreUnavailable::new(
                 "switched off",
-            )))
-        } else {
-            self.inner.consume(presented)
-        })
+            ))));
+        }
+        self.inner.consume_ticket(presented, audience)
     }
 
     fn ttl(&self) -> Duration {
@@ -1118,12 +1116,15 @@ impl TicketStore for LateStore {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Late<Result<Redeemed<String>, TicketError>>;
 
-    fn mint_ticket(&self, identity: String) -> Self::MintFuture {
-        ready(self.0.mint(identity))
+    fn mint_ticket(&self, identity: String, audience: Option<&Audience>) -> Self::MintFuture {
+        self.0.mint_ticket(identity, audience)
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
-        Late(Some(self.0.consume(presented)), false)
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
+        Late(
+            Some(self.0.consume_ticket(presented, audience).into_inner()),
+            false,
+        )
     }
 
     fn ttl(&self) -> Duration {
@@ -1148,4 +1149,116 @@ async fn a_store_that_answers_later_is_waited_for() {
     // And a refusal the same way.
     let refused = service.call(upgrade(&uri)).await.unwrap();
     assert_refused(&refused, StatusCode::UNAUTHORIZED, RejectReason::Unknown);
+}
+// Audiences: the layer asks the store for its own, and a mismatch is a 401
+// that burns the ticket.
+
+/// Sends `ticket` to a layer with `audience` and returns the response and
+/// the audit events.
+async fn present_to(
+    store: &Store,
+    audience: Option<&str>,
+    ticket: &Ticket,
+) -> (Response<String>, Vec<String>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mut layer = WsTicketLayer::new(store.clone())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    if let Some(audience) = audience {
+        layer = layer.audience(audience);
+    }
+    let uri = format!("/api/admin/ws?ticket={}", ticket.expose_secret());
+    let response = send(&layer, upgrade(&uri)).await;
+    let events = events.lock().unwrap().clone();
+    (response, events)
+}
+
+#[tokio::test]
+async fn a_ticket_for_the_layers_audience_is_admitted() {
+    let store = Store::new();
+    let ticket = store
+        .mint_with_audience("alice".to_owned(), &Audience::new("layer-admin"))
+        .unwrap();
+    let (response, _) = present_to(&store, Some("layer-admin"), &ticket).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = seen(&response).unwrap();
+    assert_eq!(seen.uri, "/api/admin/ws");
+    match &seen.principal {
+        Some(Principal::Ticket(redeemed)) => assert_eq!(redeemed.identity, "alice"),
+        other => panic!("unexpected principal {other:?}"),
+    }
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
+async fn a_ticket_for_another_audience_none_or_an_extra_one_is_refused_and_burned() {
+    let page = Audience::new("layer-page");
+    let admin = Audience::new("layer-admin");
+    // (minted for, the layer's audience)
+    let cases = [
+        (Some(&page), Some("layer-admin")),
+        (None, Some("layer-admin")),
+        (Some(&admin), None),
+    ];
+    for (minted, layer_audience) in cases {
+        let store = Store::new();
+        let ticket = match minted {
+            Some(audience) => store.mint_with_audience("alice".to_owned(), audience),
+            None => store.mint("alice".to_owned()),
+        }
+        .unwrap();
+        let (response, events) = present_to(&store, layer_audience, &ticket).await;
+        assert_refused(
+            &response,
+            StatusCode::UNAUTHORIZED,
+            RejectReason::WrongAudience,
+        );
+        // Burned: gone from the store, and refused at its own route too.
+        assert!(store.is_empty(), "{minted:?} at {layer_audience:?}");
+        let own = minted.map(Audience::name);
+        let (again, _) = present_to(&store, own, &ticket).await;
+        assert_refused(&again, StatusCode::UNAUTHORIZED, RejectReason::Unknown);
+        // Audited with its reason and the ticket's first 8 characters; no
+        // audience is named.
+        assert_eq!(events.len(), 1, "{events:?}");
+        let event = &events[0];
+        assert!(event.contains("reason: WrongAudience"), "{event}");
+        assert!(event.contains(&ticket.expose_secret()[..8]), "{event}");
+        assert!(!event.contains(&ticket.expose_secret()[..9]), "{event}");
+        assert!(!event.contains("layer-"), "{event}");
+        assert_eq!(RejectReason::WrongAudience.as_str(), "wrong-audience");
+    }
+}
+
+#[tokio::test]
+async fn any_store_gets_the_layers_audience_through_the_trait() {
+    let inner = Store::new();
+    let store = SwitchableStore {
+        inner: inner.clone(),
+        down: Arc::new(AtomicBool::new(false)),
+    };
+    let admin = Audience::new("layer-admin");
+    let layer = WsTicketLayer::new(store).audience(admin.clone());
+    let ticket = inner.mint("alice".to_owned()).unwrap();
+    let uri = format!("/ws?ticket={}", ticket.expose_secret());
+    assert_refused(
+        &send(&layer, upgrade(&uri)).await,
+        StatusCode::UNAUTHORIZED,
+        RejectReason::WrongAudience,
+    );
+    let ticket = inner
+        .mint_with_audience("alice".to_owned(), &admin)
+        .unwrap();
+    let uri = format!("/ws?ticket={}", ticket.expose_secret());
+    assert_eq!(send(&layer, upgrade(&uri)).await.status(), StatusCode::OK);
+}
+
+#[test]
+fn layer_debug_names_its_audience() {
+    let layer = WsTicketLayer::new(Store::new()).audience("layer-admin");
+    let shown = format!("{layer:?}");
+    assert!(
+        shown.contains("audience: Some(Audience(\"layer-admin\"))"),
+        "{shown}"
+    );
 }

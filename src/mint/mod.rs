@@ -15,6 +15,7 @@
 //! | any other method | 405, `Allow: POST` |
 //! | an `Origin` that is not the request's own (its `Host`) nor in [`allowed_origins`](MintService::allowed_origins) | 403 |
 //! | no identity | 401 |
+//! | the identity holds its store's [`max_per_identity`](crate::MemoryStoreBuilder::max_per_identity) | 429, `Retry-After`: seconds until its oldest live ticket expires |
 //! | store full | 503, `Retry-After: 1` |
 //! | store unreachable | 503, `Retry-After: 1` |
 //!
@@ -28,9 +29,14 @@
 //! request without `Origin` (not a browser) passes this check.
 //!
 //! Each live ticket takes a place under the store's cap until it is used
-//! or expires, so one signed-in client minting in a loop can fill the
-//! store for everyone for a TTL. Put a rate limit per identity in front of
-//! this route (tower's `RateLimit`, or your gateway's).
+//! or expires, so one signed-in client minting in a loop could fill the
+//! store for everyone for a TTL. Cap each identity's live tickets in the
+//! store (`max_per_identity` on its builder): past it this route answers
+//! `429 Too Many Requests` with `Retry-After`, and everyone else keeps
+//! minting.
+//!
+//! With [`audience`](MintService::audience), the tickets are bound to one
+//! guarded route; see [`Audience`](crate::Audience).
 //!
 //! ```
 //! use http::{Request, StatusCode};

@@ -1,6 +1,7 @@
 //! What the mint route answers: the ticket, or a refusal.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -32,11 +33,25 @@ impl<I> Minting<I> {
                 ticket_response(&ticket)
             }
             Err(MintError::Full) => refusal(&self.audit, MintRefusal::Full, path, self.peer),
+            Err(MintError::IdentityFull { retry_after }) => {
+                let mut refused = refusal(&self.audit, MintRefusal::IdentityFull, path, self.peer);
+                refused.headers_mut().insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(retry_after)),
+                );
+                refused
+            }
             Err(MintError::Unavailable(_)) => {
                 refusal(&self.audit, MintRefusal::StoreUnavailable, path, self.peer)
             }
         }
     }
+}
+
+/// `Retry-After` in whole seconds: rounded up, and at least 1.
+fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 fn ticket_response(ticket: &Ticket) -> Response<Full<Bytes>> {
@@ -70,6 +85,8 @@ pub(crate) fn refusal<I>(
             StatusCode::METHOD_NOT_ALLOWED
         }
         MintRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+        // The mint sets `Retry-After` from the store's answer.
+        MintRefusal::IdentityFull => StatusCode::TOO_MANY_REQUESTS,
         MintRefusal::Origin => StatusCode::FORBIDDEN,
         MintRefusal::Full | MintRefusal::StoreUnavailable => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -78,4 +95,24 @@ pub(crate) fn refusal<I>(
     };
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        for (wait, secs) in [
+            (Duration::ZERO, 1),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_millis(999), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1_001), 2),
+            (Duration::from_secs(30), 30),
+            (Duration::from_secs(29) + Duration::from_nanos(1), 30),
+        ] {
+            assert_eq!(retry_after_secs(wait), secs, "{wait:?}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::response::{Minting, refusal};
+use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor, MintRefusal};
 use crate::origin::{AllowedOrigins, ConfigError, is_same_origin};
 use crate::peer::{DefaultPeer, PeerExtractor};
@@ -26,6 +27,7 @@ type Identify<I> = Arc<dyn Fn(&Parts) -> Option<I> + Send + Sync>;
 /// [module docs](super).
 pub struct MintService<T: TicketStore> {
     store: T,
+    audience: Option<Audience>,
     identify: Identify<T::Identity>,
     origins: Option<Arc<AllowedOrigins>>,
     peer: Arc<dyn PeerExtractor>,
@@ -38,11 +40,34 @@ impl<T: TicketStore> MintService<T> {
     pub fn new(store: T) -> Self {
         Self {
             store,
+            audience: None,
             identify: Arc::new(|parts: &Parts| parts.extensions.get::<T::Identity>().cloned()),
             origins: None,
             peer: Arc::new(DefaultPeer),
             audit: Auditor::default(),
         }
+    }
+
+    /// Mints tickets for `audience`, which only a
+    /// [`WsTicketLayer`](crate::WsTicketLayer) with the same
+    /// [`audience`](crate::WsTicketLayer::audience) accepts: give each
+    /// guarded route its own mint route and audience, and a ticket for one
+    /// never opens another.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use tower_ws_ticket::{MemoryStore, MintService};
+    ///
+    /// let store = MemoryStore::<u64>::new();
+    /// let app: Router = Router::new()
+    ///     .route_service("/api/auth/ws-ticket", MintService::new(store.clone()).audience("page"))
+    ///     .route_service("/api/admin/ws-ticket", MintService::new(store).audience("admin"));
+    /// # let _ = app;
+    /// ```
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<Audience>) -> Self {
+        self.audience = Some(audience.into());
+        self
     }
 
     /// Reads the identity with `identify` instead of from the extensions;
@@ -162,7 +187,8 @@ impl<T: TicketStore, B> Service<Request<B>> for MintService<T> {
             uri: parts.uri,
             peer,
         };
-        ResponseFuture::minting(self.store.mint_ticket(identity), minting)
+        let minted = self.store.mint_ticket(identity, self.audience.as_ref());
+        ResponseFuture::minting(minted, minting)
     }
 }
 
@@ -190,6 +216,7 @@ impl<T: TicketStore> Clone for MintService<T> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
+            audience: self.audience.clone(),
             identify: Arc::clone(&self.identify),
             origins: self.origins.clone(),
             peer: Arc::clone(&self.peer),
@@ -202,6 +229,7 @@ impl<T: TicketStore + fmt::Debug> fmt::Debug for MintService<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MintService")
             .field("store", &self.store)
+            .field("audience", &self.audience)
             .field("audit", &self.audit)
             .finish_non_exhaustive()
     }

@@ -11,12 +11,12 @@ use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
 use super::*;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, MintRefusal};
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::{Redeemed, TicketStore};
-use crate::{MemoryStore, Ticket};
+use crate::{Audience, MemoryStore, Ticket};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct UserId(u64);
 
 type Store = MemoryStore<UserId>;
@@ -122,13 +122,13 @@ impl TicketStore for DownStore {
     type MintFuture = Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = Ready<Result<Redeemed<UserId>, TicketError>>;
 
-    fn mint_ticket(&self, _: UserId) -> Self::MintFuture {
+    fn mint_ticket(&self, _: UserId, _: Option<&Audience>) -> Self::MintFuture {
         ready(Err(MintError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))
     }
 
-    fn consume_ticket(&self, _: &str) -> Self::ConsumeFuture {
+    fn consume_ticket(&self, _: &str, _: Option<&Audience>) -> Self::ConsumeFuture {
         ready(Err(TicketError::Unavailable(StoreUnavailable::new(
             "connection refused",
         ))))
@@ -312,4 +312,95 @@ fn debug_shows_no_ticket() {
     let shown = format!("{:?}", MintService::new(store));
     assert!(shown.starts_with("MintService"), "{shown}");
     assert!(!shown.contains("wst_"));
+}
+
+/// The ticket text out of a 200's body.
+async fn ticket_text(response: Response<Full<Bytes>>) -> String {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_text(response).await;
+    body.strip_prefix(r#"{"ticket":""#)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("unexpected body {body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_audience_binds_the_tickets_it_mints() {
+    let store = Store::new();
+    let admin = Audience::new("mint-admin");
+    let mint = MintService::new(store.clone()).audience("mint-admin");
+    let ticket = ticket_text(mint.clone().oneshot(post_as(Some(3))).await.unwrap()).await;
+    assert_eq!(
+        store
+            .consume_with_audience(&ticket, &admin)
+            .unwrap()
+            .identity,
+        UserId(3)
+    );
+    // Not for another audience, nor for none.
+    let ticket = ticket_text(mint.clone().oneshot(post_as(Some(3))).await.unwrap()).await;
+    assert!(matches!(
+        store.consume_with_audience(&ticket, &Audience::new("mint-page")),
+        Err(TicketError::WrongAudience(_))
+    ));
+    let ticket = ticket_text(mint.oneshot(post_as(Some(3))).await.unwrap()).await;
+    assert!(matches!(
+        store.consume(&ticket),
+        Err(TicketError::WrongAudience(_))
+    ));
+    // Without the setting: no audience.
+    let plain = MintService::new(store.clone());
+    let ticket = ticket_text(plain.oneshot(post_as(Some(4))).await.unwrap()).await;
+    assert_eq!(store.consume(&ticket).unwrap().identity, UserId(4));
+}
+
+#[tokio::test]
+async fn an_identity_at_its_cap_is_429_with_retry_after_and_audited() {
+    let clock = crate::ManualClock::new();
+    let store = Store::builder()
+        .max_per_identity(2)
+        .clock(clock.clone())
+        .build();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let mint = MintService::new(store.clone())
+        .on_audit(move |event: &AuditEvent<'_>| sink.lock().unwrap().push(format!("{event:?}")));
+    let first = ticket_text(mint.clone().oneshot(post_as(Some(1))).await.unwrap()).await;
+    clock.advance(Duration::from_millis(10_400));
+    ticket_text(mint.clone().oneshot(post_as(Some(1))).await.unwrap()).await;
+
+    let response = mint.clone().oneshot(post_as(Some(1))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // 30 s less 10.4 s is 19.6 s: whole seconds, rounded up.
+    assert_eq!(response.headers()[RETRY_AFTER], "20");
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    assert!(body_text(response).await.is_empty());
+    assert_eq!(
+        events.lock().unwrap().last().map(String::as_str),
+        Some("MintRefused { reason: IdentityFull, path: \"/api/auth/ws-ticket\", peer: None }")
+    );
+    assert_eq!(MintRefusal::IdentityFull.as_str(), "identity-full");
+
+    // Someone else still mints; the first ticket consumed frees a place.
+    ticket_text(mint.clone().oneshot(post_as(Some(2))).await.unwrap()).await;
+    store.consume(&first).unwrap();
+    ticket_text(mint.clone().oneshot(post_as(Some(1))).await.unwrap()).await;
+
+    // Both live tickets were minted at 10.4 s; half a second before they
+    // expire, the answer is still a whole second.
+    clock.advance(Duration::from_millis(29_500));
+    let response = mint.oneshot(post_as(Some(1))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[RETRY_AFTER], "1");
+}
+
+#[tokio::test]
+async fn a_zero_cap_per_identity_answers_retry_after_the_ttl() {
+    let store = Store::builder().max_per_identity(0).build();
+    let response = MintService::new(store)
+        .oneshot(post_as(Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[RETRY_AFTER], "30");
 }

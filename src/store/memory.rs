@@ -20,12 +20,21 @@
 //! in batches (smaller as the pool runs low); only once the pool is empty
 //! does a mint take back the places shards hold beyond their live tickets,
 //! one shard at a time, and the store is full when none are left.
+//!
+//! A cap per identity ([`MemoryStoreBuilder::max_per_identity`]) is kept in
+//! `per_identity.rs`: a second sharded map with a record per identity that
+//! has live tickets, counted in and out under that identity's lock. Its
+//! work per call is O(1) amortized as well, and an identity without live
+//! tickets leaves no record behind.
+//!
+//! An audience is kept with its ticket as the number the process
+//! registered its name under, and compared as that number.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::marker::PhantomData;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -33,13 +42,15 @@ use std::time::{Duration, Instant, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
+use self::per_identity::{ByIdentity, ByKey, IdentityCap, Quota, Refused, Tickets};
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
+use crate::audience::Audience;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
 use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
 
-/// Default cap on live tickets: about 14 MiB of tickets at most.
+/// Default cap on live tickets: about 15 MiB of tickets at most.
 const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
 /// A shard's FIFO is swept once it holds at least this many leftovers of
 /// consumed tickets, and more leftovers than live pairs.
@@ -86,6 +97,8 @@ struct Shared<I> {
     /// `quota`, they add up to `max_outstanding`.
     pool: AtomicUsize,
     max_outstanding: usize,
+    /// The cap per identity, when there is one.
+    per_identity: Option<Box<dyn Quota<I>>>,
     ttl: Duration,
     ttl_nanos: u64,
     clock: Arc<dyn Clock>,
@@ -98,6 +111,8 @@ struct Stored<I> {
     secret: [u8; SECRET_LEN],
     minted: u64,
     identity: I,
+    /// The audience's registered number ([`Audience::id`]).
+    audience: Option<NonZeroU32>,
 }
 
 /// One shard of expiry bookkeeping and of the cap, on a cache line of its
@@ -161,15 +176,47 @@ impl<I> MemoryStore<I> {
         MemoryStoreBuilder::new()
     }
 
-    /// Mints a ticket bound to `identity`.
+    /// Mints a ticket bound to `identity`, with no audience.
     ///
     /// # Errors
     ///
-    /// [`MintError::Full`] when `max_outstanding` live tickets exist already.
+    /// [`MintError::Full`] when `max_outstanding` live tickets exist already,
+    /// and [`MintError::IdentityFull`] when `identity` holds
+    /// [`max_per_identity`](MemoryStoreBuilder::max_per_identity) of them.
     /// Expired tickets are reclaimed before the store says so, so they never
     /// count.
     pub fn mint(&self, identity: I) -> Result<Ticket, MintError> {
+        self.mint_for(identity, None)
+    }
+
+    /// Mints a ticket bound to `identity` that only a consume for
+    /// `audience` accepts ([`consume_with_audience`](Self::consume_with_audience),
+    /// or a [`WsTicketLayer`](crate::WsTicketLayer) with that
+    /// [`audience`](crate::WsTicketLayer::audience)).
+    ///
+    /// ```
+    /// use tower_ws_ticket::{Audience, MemoryStore};
+    ///
+    /// let store = MemoryStore::<u64>::new();
+    /// let admin = Audience::new("admin");
+    /// let ticket = store.mint_with_audience(7, &admin).unwrap();
+    /// assert_eq!(store.consume_with_audience(ticket.expose_secret(), &admin).unwrap().identity, 7);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`mint`](Self::mint).
+    pub fn mint_with_audience(
+        &self,
+        identity: I,
+        audience: &Audience,
+    ) -> Result<Ticket, MintError> {
+        self.mint_for(identity, Some(audience))
+    }
+
+    fn mint_for(&self, mut identity: I, audience: Option<&Audience>) -> Result<Ticket, MintError> {
         let store = &*self.shared;
+        let audience = audience.map(Audience::id);
         loop {
             let (parts, ticket) = TicketParts::generate(store.ttl);
             let shard = store.expiry_shard(parts.lookup);
@@ -188,17 +235,42 @@ impl<I> MemoryStore<I> {
             // in mint order even when two threads mint into it at once.
             let now = store.now_nanos();
             store.reap(shard, &mut fifo, now);
-            let MapEntry::Vacant(slot) = store.tickets.entry(parts.lookup) else {
-                // A 64-bit lookup half collided with a live ticket's: give
-                // the place back to the shard's quota and draw again.
-                shard.live.fetch_sub(1, Ordering::Relaxed);
-                continue;
+            let mut file = |identity: I| match store.tickets.entry(parts.lookup) {
+                MapEntry::Vacant(slot) => {
+                    slot.insert(Stored {
+                        secret: parts.secret,
+                        minted: now,
+                        identity,
+                        audience,
+                    });
+                    Ok(())
+                }
+                MapEntry::Occupied(_) => Err(identity),
             };
-            slot.insert(Stored {
-                secret: parts.secret,
-                minted: now,
-                identity,
-            });
+            let filed = match &store.per_identity {
+                None => file(identity).map_err(Refused::Taken),
+                Some(quota) => quota.admit(identity, parts.lookup, now, store, &mut file),
+            };
+            match filed {
+                Ok(()) => {}
+                Err(refused) => {
+                    // Give the place back to the shard's quota.
+                    shard.live.fetch_sub(1, Ordering::Relaxed);
+                    match refused {
+                        // A 64-bit lookup half collided with a live
+                        // ticket's: draw again.
+                        Refused::Taken(back) => {
+                            identity = back;
+                            continue;
+                        }
+                        Refused::Full { wait } => {
+                            return Err(MintError::IdentityFull {
+                                retry_after: Duration::from_nanos(wait),
+                            });
+                        }
+                    }
+                }
+            }
             fifo.push_back(Minted {
                 lookup: parts.lookup,
                 at: now,
@@ -208,38 +280,74 @@ impl<I> MemoryStore<I> {
         }
     }
 
-    /// Consumes the ticket text `presented`: atomically, and only once.
+    /// Consumes the ticket text `presented`, minted with no audience:
+    /// atomically, and only once.
     ///
     /// Of any number of concurrent calls for one ticket, exactly one gets the
     /// identity; the ticket is gone afterwards. A well-formed ticket whose
     /// lookup half exists but whose secret half is wrong is burned: the real
-    /// holder's ticket stops working too (fail closed).
+    /// holder's ticket stops working too (fail closed). So is a ticket
+    /// minted with an audience.
     ///
     /// # Errors
     ///
     /// [`TicketError::Malformed`] for text that is not a ticket of ours,
     /// [`TicketError::Unknown`] for a ticket never minted here, already
-    /// used, or presented with a wrong secret half, and
-    /// [`TicketError::Expired`] when presented after its TTL. An expired
-    /// ticket that the store has already reclaimed (minting reclaims them
-    /// as it goes) is indistinguishable from one never minted: `Unknown`.
+    /// used, or presented with a wrong secret half,
+    /// [`TicketError::Expired`] when presented after its TTL, and
+    /// [`TicketError::WrongAudience`] for a ticket minted with an audience.
+    /// An expired ticket that the store has already reclaimed (minting
+    /// reclaims them as it goes) is indistinguishable from one never
+    /// minted: `Unknown`.
     pub fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
+        self.consume_for(presented, None)
+    }
+
+    /// Consumes the ticket text `presented`, minted for `audience`:
+    /// atomically, and only once. A ticket minted for another audience or
+    /// for none is refused and burned.
+    ///
+    /// # Errors
+    ///
+    /// As [`consume`](Self::consume), with [`TicketError::WrongAudience`]
+    /// for a ticket minted for another audience or for none.
+    pub fn consume_with_audience(
+        &self,
+        presented: &str,
+        audience: &Audience,
+    ) -> Result<Redeemed<I>, TicketError> {
+        self.consume_for(presented, Some(audience))
+    }
+
+    fn consume_for(
+        &self,
+        presented: &str,
+        audience: Option<&Audience>,
+    ) -> Result<Redeemed<I>, TicketError> {
         let store = &*self.shared;
         let parts = TicketParts::parse(presented)?;
         let now = store.now_nanos();
         // Remove first, check after: the removal is the atomic step that
-        // makes the ticket single use, and a wrong secret burns it.
+        // makes the ticket single use, and a wrong secret or audience burns
+        // it.
         let Some((_, stored)) = store.tickets.remove(&parts.lookup) else {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         };
         let shard = store.expiry_shard(parts.lookup);
         shard.live.fetch_sub(1, Ordering::Relaxed);
         shard.consumed.fetch_add(1, Ordering::Relaxed);
+        if let Some(quota) = &store.per_identity {
+            quota.release(&stored.identity, store);
+        }
         if !parts.secret_matches(&stored.secret) {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         }
         if now.saturating_sub(stored.minted) > store.ttl_nanos {
             return Err(TicketError::Expired(Redacted::new(presented)));
+        }
+        // Registered numbers: equal exactly when the names are.
+        if stored.audience != audience.map(Audience::id) {
+            return Err(TicketError::WrongAudience(Redacted::new(presented)));
         }
         // The wall clock now, less the ticket's age on the monotonic clock:
         // never in the future, and untouched by wall-clock steps since the
@@ -260,6 +368,11 @@ impl<I> MemoryStore<I> {
     /// The cap on live tickets.
     pub fn max_outstanding(&self) -> usize {
         self.shared.max_outstanding
+    }
+
+    /// The cap on one identity's live tickets, when there is one.
+    pub fn max_per_identity(&self) -> Option<usize> {
+        self.shared.per_identity.as_ref().map(|quota| quota.max())
     }
 
     /// Live tickets: minted, not yet consumed, not expired.
@@ -376,8 +489,11 @@ impl<I> Shared<I> {
             let expired = self
                 .tickets
                 .remove_if(&front.lookup, |_, stored| stored.minted == front.at);
-            if expired.is_some() {
+            if let Some((_, stored)) = expired {
                 shard.live.fetch_sub(1, Ordering::Relaxed);
+                if let Some(quota) = &self.per_identity {
+                    quota.release(&stored.identity, self);
+                }
             } else {
                 let _ = shard
                     .consumed
@@ -417,6 +533,35 @@ impl ExpiryShard {
     }
 }
 
+/// What the cap per identity asks of the store. Lock order: a shard's FIFO,
+/// then an identity's record, then the map's shards; nothing that holds a
+/// map shard takes a record or a FIFO.
+impl<I> Tickets for Shared<I> {
+    fn holds(&self, lookup: u64, at: u64) -> bool {
+        self.tickets
+            .get(&lookup)
+            .is_some_and(|stored| stored.minted == at)
+    }
+
+    fn expire(&self, lookup: u64, at: u64) -> bool {
+        let removed = self
+            .tickets
+            .remove_if(&lookup, |_, stored| stored.minted == at)
+            .is_some();
+        if removed {
+            // Its FIFO pair is a leftover now, as a consumed ticket's is.
+            let shard = self.expiry_shard(lookup);
+            shard.live.fetch_sub(1, Ordering::Relaxed);
+            shard.consumed.fetch_add(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    fn ttl_nanos(&self) -> u64 {
+        self.ttl_nanos
+    }
+}
+
 impl<I> Clone for MemoryStore<I> {
     fn clone(&self) -> Self {
         Self {
@@ -436,6 +581,7 @@ impl<I> fmt::Debug for MemoryStore<I> {
         f.debug_struct("MemoryStore")
             .field("ttl", &self.shared.ttl)
             .field("max_outstanding", &self.shared.max_outstanding)
+            .field("max_per_identity", &self.max_per_identity())
             .field("outstanding", &self.shared.live())
             .field("shards", &self.shared.expiry.len())
             .finish_non_exhaustive()
@@ -450,12 +596,12 @@ where
     type MintFuture = std::future::Ready<Result<Ticket, MintError>>;
     type ConsumeFuture = std::future::Ready<Result<Redeemed<I>, TicketError>>;
 
-    fn mint_ticket(&self, identity: I) -> Self::MintFuture {
-        std::future::ready(self.mint(identity))
+    fn mint_ticket(&self, identity: I, audience: Option<&Audience>) -> Self::MintFuture {
+        std::future::ready(self.mint_for(identity, audience))
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
-        std::future::ready(self.consume(presented))
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
+        std::future::ready(self.consume_for(presented, audience))
     }
 
     fn ttl(&self) -> Duration {
@@ -482,6 +628,7 @@ where
 pub struct MemoryStoreBuilder<I> {
     ttl: Duration,
     max_outstanding: usize,
+    per_identity: Option<Box<dyn Quota<I>>>,
     clock: Arc<dyn Clock>,
     shards: usize,
     identity: PhantomData<fn() -> I>,
@@ -493,6 +640,7 @@ impl<I> MemoryStoreBuilder<I> {
         Self {
             ttl: DEFAULT_TTL,
             max_outstanding: DEFAULT_MAX_OUTSTANDING,
+            per_identity: None,
             clock: Arc::new(SystemClock),
             // Well beyond the core count, so that a ticket's shard has
             // seldom been touched by another core since it was minted.
@@ -510,10 +658,86 @@ impl<I> MemoryStoreBuilder<I> {
 
     /// The hard cap on live tickets (default 100,000). Past it, `mint`
     /// answers [`MintError::Full`] until tickets are consumed or expire.
-    /// Each live ticket costs about 120 bytes with a `u64` identity, up to
-    /// about 140 while expiry queues hold pairs of consumed tickets.
+    /// Each live ticket costs about 130 bytes with a `u64` identity (its
+    /// audience included, whether it has one or not), up to about 150
+    /// while expiry queues hold pairs of consumed tickets; a cap per
+    /// identity adds a record per identity with live tickets.
     pub fn max_outstanding(mut self, max: usize) -> Self {
         self.max_outstanding = max;
+        self
+    }
+
+    /// Caps the live tickets of each identity at `max` (default: no cap
+    /// but [`max_outstanding`](Self::max_outstanding)), so that one
+    /// signed-in client minting in a loop cannot use up the store for
+    /// everyone. Past it, `mint` answers [`MintError::IdentityFull`], with
+    /// how long until the identity's oldest live ticket expires, and the
+    /// [`MintService`](crate::MintService) answers `429` with `Retry-After`.
+    /// Consumed, burned and expired tickets free their place at once;
+    /// `max_outstanding` still caps the store as a whole. Identities are
+    /// told apart by their `Hash + Eq`; to count several identities as one
+    /// (every session of a user, say) use
+    /// [`max_per_identity_by`](Self::max_per_identity_by).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ws_ticket::{MemoryStore, MintError};
+    ///
+    /// let store = MemoryStore::<u64>::builder().max_per_identity(2).build();
+    /// let first = store.mint(7).unwrap();
+    /// store.mint(7).unwrap();
+    /// assert!(matches!(store.mint(7), Err(MintError::IdentityFull { retry_after })
+    ///     if retry_after <= Duration::from_secs(30)));
+    /// // Others are not held back, and a consumed ticket frees its place.
+    /// store.mint(8).unwrap();
+    /// store.consume(first.expose_secret()).unwrap();
+    /// store.mint(7).unwrap();
+    /// ```
+    ///
+    /// Each identity with live tickets costs a record of about 100 bytes
+    /// beside its key (16 more for each live ticket past its first); an
+    /// identity without live tickets costs nothing. Each mint and consume
+    /// takes that identity's lock once and does O(1) amortized work under
+    /// it, so identities do not wait on each other, while one identity's
+    /// concurrent mints are counted exactly.
+    pub fn max_per_identity(self, max: usize) -> Self
+    where
+        I: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        self.per_identity(IdentityCap::new(max, ByIdentity))
+    }
+
+    /// Caps the live tickets of each *key* at `max`, where `key` makes the
+    /// key of an identity: every session of one user, say, or everyone of
+    /// one tenant. Otherwise as [`max_per_identity`](Self::max_per_identity).
+    ///
+    /// ```
+    /// use tower_ws_ticket::{MemoryStore, MintError};
+    ///
+    /// #[derive(Clone)]
+    /// struct Session { user: u64, id: u64 }
+    ///
+    /// let store = MemoryStore::<Session>::builder()
+    ///     .max_per_identity_by(2, |session: &Session| session.user)
+    ///     .build();
+    /// store.mint(Session { user: 1, id: 10 }).unwrap();
+    /// store.mint(Session { user: 1, id: 11 }).unwrap();
+    /// assert!(matches!(
+    ///     store.mint(Session { user: 1, id: 12 }),
+    ///     Err(MintError::IdentityFull { .. })
+    /// ));
+    /// ```
+    pub fn max_per_identity_by<K, F>(self, max: usize, key: F) -> Self
+    where
+        I: 'static,
+        K: Hash + Eq + Send + Sync + 'static,
+        F: Fn(&I) -> K + Send + Sync + 'static,
+    {
+        self.per_identity(IdentityCap::new(max, ByKey::new(key)))
+    }
+
+    fn per_identity(mut self, quota: impl Quota<I> + 'static) -> Self {
+        self.per_identity = Some(Box::new(quota));
         self
     }
 
@@ -554,6 +778,7 @@ impl<I> MemoryStoreBuilder<I> {
                 expiry,
                 pool: AtomicUsize::new(self.max_outstanding),
                 max_outstanding: self.max_outstanding,
+                per_identity: self.per_identity,
                 ttl: self.ttl,
                 ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
                 clock: self.clock,
@@ -568,10 +793,16 @@ impl<I> fmt::Debug for MemoryStoreBuilder<I> {
         f.debug_struct("MemoryStoreBuilder")
             .field("ttl", &self.ttl)
             .field("max_outstanding", &self.max_outstanding)
+            .field(
+                "max_per_identity",
+                &self.per_identity.as_ref().map(|quota| quota.max()),
+            )
             .field("shards", &self.shards)
             .finish_non_exhaustive()
     }
 }
+
+mod per_identity;
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,11 @@
 //! The trait's methods carry `_ticket` so that they never collide with a
 //! store's own synchronous `mint` / `consume`.
 //!
+//! Both stores can also bind tickets to an [`Audience`] (which guarded
+//! route may consume them) and cap the live tickets of each identity
+//! (`max_per_identity` on their builders), so that one signed-in user
+//! cannot use up the store's `max_outstanding` for everyone.
+//!
 //! [`MemoryStore`] (the default) keeps tickets in this process, sharded so
 //! that concurrent requests rarely meet on a lock. With the `redis` feature,
 //! `RedisStore` shares them between replicas. Any other backend fits by
@@ -32,17 +37,18 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let store = MemoryStore::<String>::new();
-//! let ticket = store.mint_ticket("alice".to_owned()).await.unwrap();
-//! let redeemed = store.consume_ticket(ticket.expose_secret()).await.unwrap();
+//! let ticket = store.mint_ticket("alice".to_owned(), None).await.unwrap();
+//! let redeemed = store.consume_ticket(ticket.expose_secret(), None).await.unwrap();
 //! assert_eq!(redeemed.identity, "alice");
 //! // Single use: the same ticket is refused the second time.
-//! assert!(store.consume_ticket(ticket.expose_secret()).await.is_err());
+//! assert!(store.consume_ticket(ticket.expose_secret(), None).await.is_err());
 //! # }
 //! ```
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use crate::audience::Audience;
 use crate::error::{MintError, TicketError};
 use crate::ticket::Ticket;
 
@@ -85,6 +91,23 @@ pub struct Redeemed<I> {
 /// store whose futures are `async` blocks returns them boxed
 /// (`Pin<Box<dyn Future<Output = …> + Send>>` is `Unpin`).
 ///
+/// # Audiences
+///
+/// Both methods take the [`Audience`] the ticket is for, or `None`. A store
+/// keeps the audience a ticket was minted for beside it, and on consume
+/// compares it with the one asked for: a ticket minted with an audience
+/// answers only a consume for that audience, and one minted without
+/// answers only a consume without. A mismatch is
+/// [`TicketError::WrongAudience`], and the ticket is taken out all the
+/// same (burned), exactly as for a wrong secret half.
+///
+/// The store checks, not the layer, because the store is where the ticket
+/// is taken out: the check and the burn are one step, the same for every
+/// caller (the layer, an application calling the store itself), and no
+/// caller can forget either. It also keeps [`Redeemed`] as it is.
+///
+/// # Implementing it
+///
 /// Another backend builds on [`TicketParts`](crate::TicketParts), which
 /// draws, parses and compares tickets. A toy one, single process:
 ///
@@ -93,33 +116,51 @@ pub struct Redeemed<I> {
 /// use std::future::{Ready, ready};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::{Duration, SystemTime};
-/// use tower_ws_ticket::{MintError, Redacted, Redeemed, Ticket, TicketError, TicketParts, TicketStore};
+/// use tower_ws_ticket::{
+///     Audience, MintError, Redacted, Redeemed, Ticket, TicketError, TicketParts, TicketStore,
+/// };
 ///
 /// type Secret = [u8; TicketParts::SECRET_LEN];
 ///
+/// struct Entry {
+///     secret: Secret,
+///     audience: Option<Audience>,
+///     identity: String,
+///     minted_at: SystemTime,
+/// }
+///
 /// #[derive(Clone, Default)]
-/// struct MapStore(Arc<Mutex<HashMap<u64, (Secret, String, SystemTime)>>>);
+/// struct MapStore(Arc<Mutex<HashMap<u64, Entry>>>);
 ///
 /// impl TicketStore for MapStore {
 ///     type Identity = String;
 ///     type MintFuture = Ready<Result<Ticket, MintError>>;
 ///     type ConsumeFuture = Ready<Result<Redeemed<String>, TicketError>>;
 ///
-///     fn mint_ticket(&self, identity: String) -> Self::MintFuture {
+///     fn mint_ticket(&self, identity: String, audience: Option<&Audience>) -> Self::MintFuture {
 ///         let (parts, ticket) = TicketParts::generate(self.ttl());
-///         let entry = (*parts.expose_secret(), identity, SystemTime::now());
+///         let entry = Entry {
+///             secret: *parts.expose_secret(),
+///             audience: audience.cloned(),
+///             identity,
+///             minted_at: SystemTime::now(),
+///         };
 ///         self.0.lock().unwrap().insert(parts.lookup(), entry);
 ///         ready(Ok(ticket))
 ///     }
 ///
-///     fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
+///     fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
 ///         let outcome = TicketParts::parse(presented).and_then(|parts| {
-///             // Take the entry out first: that makes the ticket single use.
+///             // Take the entry out first: that makes the ticket single use,
+///             // and burns it whatever the checks below find.
 ///             // (A real store also checks the TTL here.)
 ///             let taken = self.0.lock().unwrap().remove(&parts.lookup());
 ///             match taken {
-///                 Some((secret, identity, minted_at)) if parts.secret_matches(&secret) => {
-///                     Ok(Redeemed { identity, minted_at })
+///                 Some(entry) if parts.secret_matches(&entry.secret) => {
+///                     if entry.audience.as_ref() != audience {
+///                         return Err(TicketError::WrongAudience(Redacted::new(presented)));
+///                     }
+///                     Ok(Redeemed { identity: entry.identity, minted_at: entry.minted_at })
 ///                 }
 ///                 _ => Err(TicketError::Unknown(Redacted::new(presented))),
 ///             }
@@ -134,9 +175,17 @@ pub struct Redeemed<I> {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let store = MapStore::default();
-/// let ticket = store.mint_ticket("alice".into()).await.unwrap();
-/// assert_eq!(store.consume_ticket(ticket.expose_secret()).await.unwrap().identity, "alice");
-/// assert!(store.consume_ticket(ticket.expose_secret()).await.is_err());
+/// let ticket = store.mint_ticket("alice".into(), None).await.unwrap();
+/// let redeemed = store.consume_ticket(ticket.expose_secret(), None).await.unwrap();
+/// assert_eq!(redeemed.identity, "alice");
+/// assert!(store.consume_ticket(ticket.expose_secret(), None).await.is_err());
+///
+/// let admin = Audience::new("admin");
+/// let ticket = store.mint_ticket("alice".into(), Some(&admin)).await.unwrap();
+/// assert!(matches!(
+///     store.consume_ticket(ticket.expose_secret(), None).await,
+///     Err(TicketError::WrongAudience(_))
+/// ));
 /// # }
 /// ```
 pub trait TicketStore: Clone + Send + Sync + 'static {
@@ -150,11 +199,23 @@ pub trait TicketStore: Clone + Send + Sync + 'static {
         + Unpin
         + 'static;
 
-    /// Mints a ticket bound to `identity`.
-    fn mint_ticket(&self, identity: Self::Identity) -> Self::MintFuture;
+    /// Mints a ticket bound to `identity`, and to `audience` when given.
+    ///
+    /// A store with a cap per identity answers
+    /// [`MintError::IdentityFull`] once `identity` holds its maximum of
+    /// live tickets.
+    fn mint_ticket(
+        &self,
+        identity: Self::Identity,
+        audience: Option<&Audience>,
+    ) -> Self::MintFuture;
 
-    /// Consumes the ticket text `presented`, atomically and once.
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture;
+    /// Consumes the ticket text `presented`, atomically and once, for
+    /// `audience` (`None`: for tickets minted without one).
+    ///
+    /// A ticket of another audience is taken out and refused with
+    /// [`TicketError::WrongAudience`]; see [Audiences](TicketStore#audiences).
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture;
 
     /// How long tickets from this store stay valid.
     fn ttl(&self) -> Duration;

@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
+use crate::audience::Audience;
 use crate::error::{MintError, Redacted, StoreUnavailable, TicketError};
 use crate::ticket::{Ticket, TicketParts};
 
@@ -35,42 +36,99 @@ const DEAD_PEER: Duration = Duration::from_secs(10);
 /// The sorted set of live tickets is this key, after the prefix. Ticket keys
 /// are 16 hex digits after the prefix, so the two never meet.
 const LIVE_SET_SUFFIX: &str = "live";
+/// An identity's sorted set of live tickets (with a cap per identity) is
+/// this, then 32 hex digits of a digest of its key, after the prefix.
+const IDENTITY_SET_INFIX: &str = "id:";
+/// Hex digits of an identity's digest in its set's key: 128 bits.
+const IDENTITY_HEX_LEN: usize = 32;
 /// How many times a mint draws a ticket whose lookup half is taken before
 /// it gives up. With 64 random bits, a second draw already never happens.
 const MINT_DRAWS: usize = 4;
 
-/// The layout of a stored value: version, digest, mint time, identity.
-const FORMAT_VERSION: u8 = 1;
+/// The layout of a stored value. Format 1: version, digest, mint time,
+/// identity. Format 2 puts a flags byte after the mint time and, as the
+/// flags announce, the identity's key for its cap (32 hex digits: the
+/// consume script reads it at this fixed place) and the audience's digest,
+/// then the identity. A ticket with neither is written in format 1, which
+/// the previous release reads too.
+const FORMAT_PLAIN: u8 = 1;
+const FORMAT_TAGGED: u8 = 2;
 const DIGEST_LEN: usize = 32;
 const DIGEST_AT: usize = 1;
 const MINTED_AT: usize = DIGEST_AT + DIGEST_LEN;
+/// Where format 1's identity and format 2's flags are.
 const IDENTITY_AT: usize = MINTED_AT + 8;
+const FLAGS_AT: usize = IDENTITY_AT;
+const TAGS_AT: usize = FLAGS_AT + 1;
+const HAS_AUDIENCE: u8 = 1;
+const HAS_IDENTITY_KEY: u8 = 2;
 /// Binds a digest to this crate and format, apart from any other SHA-256.
 const DIGEST_DOMAIN: &[u8] = b"tower-ws-ticket redis v1\0";
+/// The same for an audience's name, and for an identity's key.
+const AUDIENCE_DOMAIN: &[u8] = b"tower-ws-ticket redis audience v1\0";
+const IDENTITY_DOMAIN: &[u8] = b"tower-ws-ticket redis identity v1\0";
 
-/// KEYS: ticket, live set. ARGV: value, TTL in ms, cap.
-/// Returns 0 when the store is full, 1 when the key is taken, 2 when minted.
+/// KEYS: ticket, live set, and with a cap per identity the identity's set.
+/// ARGV: value, TTL in ms, cap on live tickets, cap per identity (-1: none).
+/// Returns 0 when the store is full, 1 when the key is taken, 2 when
+/// minted, and `{3, ms}` when the identity is full: `ms` until its oldest
+/// live ticket expires.
 const MINT_LUA: &str = r"
 local ttl = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local per = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now))
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-  return 0
+local expired = string.format('(%.0f', now)
+if cap >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', expired)
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    return 0
+  end
+end
+if per >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', expired)
+  if redis.call('ZCARD', KEYS[3]) >= per then
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    if oldest[2] then
+      return {3, tonumber(oldest[2]) - now}
+    end
+    return {3, ttl}
+  end
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl, 'NX') then
   return 1
 end
-redis.call('ZADD', KEYS[2], string.format('%.0f', now + ttl), KEYS[1])
-redis.call('PEXPIRE', KEYS[2], ttl)
+local expires = string.format('%.0f', now + ttl)
+if cap >= 0 then
+  redis.call('ZADD', KEYS[2], expires, KEYS[1])
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+if per >= 0 then
+  redis.call('ZADD', KEYS[3], expires, KEYS[1])
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
 return 2
 ";
 
-/// KEYS: ticket, live set. Returns the value, or nil.
+/// KEYS: ticket, live set. ARGV: whether the store keeps the live set
+/// (`1` / `0`), the prefix of identity sets. Returns the value, or nil.
+///
+/// A format 2 value that carries its identity's key names the identity's
+/// set, which is built from it here: the layer that consumes a ticket
+/// knows nothing of its identity. The set is always under the store's
+/// prefix. (Keys not passed in KEYS are why this store is for a single
+/// Redis, not Redis Cluster.)
 const CONSUME_LUA: &str = r"
 local value = redis.call('GETDEL', KEYS[1])
 if value then
-  redis.call('ZREM', KEYS[2], KEYS[1])
+  if ARGV[1] == '1' then
+    redis.call('ZREM', KEYS[2], KEYS[1])
+  end
+  local flags = string.byte(value, 42)
+  if string.byte(value, 1) == 2 and flags and flags % 4 >= 2 then
+    redis.call('ZREM', ARGV[2] .. string.sub(value, 43, 74), KEYS[1])
+  end
 end
 return value
 ";
@@ -157,6 +215,18 @@ static COUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COUNT_LUA))
 /// session yields no ticket that could be presented. On redemption the
 /// digests are compared in constant time.
 ///
+/// A ticket minted with an [`Audience`] also carries a SHA-256 digest of
+/// the audience's name (never the name), compared in constant time on
+/// redemption. With a [cap per identity](RedisStoreBuilder::max_per_identity),
+/// each identity with live tickets has a sorted set of them under
+/// `<prefix>id:<32 hex digits>`: 128 bits of a SHA-256 digest of the
+/// identity's JSON (or of its key's), never the identity itself. Its
+/// tickets carry those digits too, so that a consume, which knows only
+/// the ticket, can count its ticket out. Values of the previous release
+/// (format 1, no audience) still decode, as tickets without an audience,
+/// and tickets without an audience or a cap per identity are still
+/// written that way.
+///
 /// A value that does not decode (written by something else under the
 /// prefix, or an identity whose type changed between deployments) is
 /// refused as [`TicketError::Unknown`] and logged as a `tracing` warning,
@@ -170,16 +240,20 @@ static COUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COUNT_LUA))
 /// - Without a cap (the default): the mint is a bare
 ///   `SET key value PX ttl NX` and the consume a bare `GETDEL`, and Redis's
 ///   own `maxmemory` is the bound.
-/// - With a cap ([`max_outstanding`](RedisStoreBuilder::max_outstanding)):
+/// - With a cap ([`max_outstanding`](RedisStoreBuilder::max_outstanding),
+///   [`max_per_identity`](RedisStoreBuilder::max_per_identity), or both):
 ///   the mint runs one Lua script (`EVALSHA`) that drops expired entries
-///   from a sorted set of live tickets, refuses when the set holds the cap
-///   already, and otherwise stores the ticket with `SET key value PX ttl NX`
-///   and adds it to the set. The consume runs one script that does `GETDEL`
-///   and removes the ticket from the set. Redis runs a script without
-///   interleaving any other command, so the cap is a hard cap across every
-///   replica, and `GETDEL` remains the single atomic step that decides who
-///   gets a ticket. A hard cap needs state that all replicas see, and a
-///   script is the way to check and update it within the one round trip.
+///   from the sorted set of live tickets (and from the identity's), refuses
+///   when a set holds its cap already, and otherwise stores the ticket with
+///   `SET key value PX ttl NX` and adds it to the sets. The consume runs
+///   one script that does `GETDEL` and removes the ticket from the sets.
+///   Redis runs a script without interleaving any other command, so the
+///   caps are hard caps across every replica, and `GETDEL` remains the
+///   single atomic step that decides who gets a ticket. A hard cap needs
+///   state that all replicas see, and a script is the way to check and
+///   update it within the one round trip.
+///
+/// An audience changes no command: it travels inside the value.
 ///
 /// Scripts are sent by digest; right after Redis restarts (it forgets
 /// scripts) the first call of each script pays for reloading it once. The
@@ -187,8 +261,8 @@ static COUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COUNT_LUA))
 /// and a half times as long on each mint + consume pair as on the bare
 /// commands (see `BENCHMARKS.md`), which matters only near Redis's own
 /// limit of tens of thousands of pairs per second.
-/// All replicas sharing a key prefix must agree on the TTL and on whether
-/// a cap is kept. The live-ticket set is one key next to the tickets, so
+/// All replicas sharing a key prefix must agree on the TTL and on which
+/// caps are kept. The live-ticket set is one key next to the tickets, so
 /// this store targets a single Redis (with its replicas or Sentinel), not
 /// Redis Cluster. `GETDEL` needs Redis 6.2 or later.
 ///
@@ -227,17 +301,40 @@ static COUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COUNT_LUA))
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStore<I> {
     shared: Arc<Shared>,
+    /// What the cap per identity counts by, when it does not count by the
+    /// identity itself.
+    key_of: Option<KeyOf<I>>,
     identity: PhantomData<fn() -> I>,
 }
+
+/// A key function, as the JSON of the key it makes.
+type KeyOf<I> = Arc<dyn Fn(&I) -> serde_json::Result<Vec<u8>> + Send + Sync>;
 
 struct Shared {
     manager: ConnectionManager,
     prefix: String,
     live_key: String,
+    /// The prefix of identities' sets: the key prefix, then `id:`.
+    identity_prefix: String,
     ttl: Duration,
     ttl_ms: u64,
     max_outstanding: Option<usize>,
+    max_per_identity: Option<usize>,
     timeout: Duration,
+}
+
+impl Shared {
+    /// Whether calls run the scripts, which keep the sets the caps count.
+    fn scripted(&self) -> bool {
+        self.max_outstanding.is_some() || self.max_per_identity.is_some()
+    }
+}
+
+/// A mint, ready to send: the value (its digest filled in per draw), and
+/// the identity's set when the store caps per identity.
+struct Prepared {
+    value: Vec<u8>,
+    identity_set: Option<String>,
 }
 
 /// What a stored value turned out to hold.
@@ -245,6 +342,9 @@ enum Decoded<I> {
     Valid(Redeemed<I>),
     /// The digest does not match: a wrong secret half, now burned.
     WrongSecret,
+    /// The ticket is for another audience, or for one or none where the
+    /// other was asked for; now burned.
+    WrongAudience,
     /// Not a value this store wrote, or an identity that no longer decodes.
     Corrupt(String),
 }
@@ -275,6 +375,12 @@ impl<I> RedisStore<I> {
     /// The cap on live tickets, across every replica; `None` when uncapped.
     pub fn max_outstanding(&self) -> Option<usize> {
         self.shared.max_outstanding
+    }
+
+    /// The cap on one identity's live tickets, across every replica;
+    /// `None` when uncapped.
+    pub fn max_per_identity(&self) -> Option<usize> {
+        self.shared.max_per_identity
     }
 
     /// The prefix of every key this store writes.
@@ -322,40 +428,66 @@ impl<I> RedisStore<I>
 where
     I: Serialize + DeserializeOwned,
 {
-    /// Mints a ticket bound to `identity`. One round trip.
+    /// Mints a ticket bound to `identity`, with no audience. One round trip.
     ///
     /// # Errors
     ///
     /// [`MintError::Full`] when the cap of live tickets is reached across
-    /// all replicas (expired tickets never count), and
-    /// [`MintError::Unavailable`] when Redis cannot be reached or does not
-    /// answer within the timeout, or when `identity` fails to serialize.
+    /// all replicas (expired tickets never count),
+    /// [`MintError::IdentityFull`] when `identity` holds its
+    /// [`max_per_identity`](RedisStoreBuilder::max_per_identity) across all
+    /// replicas, and [`MintError::Unavailable`] when Redis cannot be reached
+    /// or does not answer within the timeout, or when `identity` (or its
+    /// key) fails to serialize.
     ///
     /// # Panics
     ///
     /// When polled outside a Tokio runtime with the time driver enabled.
     pub async fn mint(&self, identity: I) -> Result<Ticket, MintError> {
+        let prepared = self.prepare(&identity, None)?;
+        self.shared.mint(prepared).await
+    }
+
+    /// Mints a ticket bound to `identity` that only a consume for
+    /// `audience` accepts. One round trip, as [`mint`](Self::mint).
+    ///
+    /// # Errors
+    ///
+    /// As [`mint`](Self::mint).
+    ///
+    /// # Panics
+    ///
+    /// When polled outside a Tokio runtime with the time driver enabled.
+    pub async fn mint_with_audience(
+        &self,
+        identity: I,
+        audience: &Audience,
+    ) -> Result<Ticket, MintError> {
+        let prepared = self.prepare(&identity, Some(audience))?;
+        self.shared.mint(prepared).await
+    }
+
+    /// The value to store, and the identity's set when there is a cap per
+    /// identity.
+    fn prepare(&self, identity: &I, audience: Option<&Audience>) -> Result<Prepared, MintError> {
         let shared = &*self.shared;
-        let mut value = encode_value(&identity).map_err(MintError::Unavailable)?;
-        let minted = shared.bounded(async {
-            for _ in 0..MINT_DRAWS {
-                let (parts, ticket) = TicketParts::generate(shared.ttl);
-                value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
-                match shared.store(parts.lookup, &value).await? {
-                    Stored::Minted => return Ok(Ok(ticket)),
-                    Stored::Full => return Ok(Err(MintError::Full)),
-                    Stored::Taken => {}
-                }
-            }
-            Ok(Err(MintError::Unavailable(StoreUnavailable::new(
-                "redis: every drawn ticket key was taken",
-            ))))
-        });
-        match minted.await {
-            Ok(Ok(ticket)) => Ok(ticket),
-            Ok(Err(err)) => Err(err),
-            Err(unavailable) => Err(MintError::Unavailable(unavailable)),
-        }
+        let cap = match (&shared.max_per_identity, &self.key_of) {
+            (None, _) => CapKey::Uncapped,
+            (Some(_), None) => CapKey::Identity,
+            (Some(_), Some(key_of)) => CapKey::Key(key_of(identity).map_err(|err| {
+                MintError::Unavailable(StoreUnavailable::new(format!(
+                    "identity key does not serialize: {err}"
+                )))
+            })?),
+        };
+        let audience = audience.map(audience_digest);
+        let (value, identity_hex) =
+            encode_value(identity, audience.as_ref(), cap).map_err(MintError::Unavailable)?;
+        let identity_set = identity_hex.map(|hex| format!("{}{hex}", shared.identity_prefix));
+        Ok(Prepared {
+            value,
+            identity_set,
+        })
     }
 
     /// Consumes the ticket text `presented`: atomically, and only once,
@@ -380,13 +512,39 @@ where
     /// When polled outside a Tokio runtime with the time driver enabled.
     pub async fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
         let parts = TicketParts::parse(presented)?;
-        self.consume_parts(parts, Redacted::new(presented)).await
+        self.consume_parts(parts, Redacted::new(presented), None)
+            .await
+    }
+
+    /// Consumes the ticket text `presented`, minted for `audience`:
+    /// atomically, and only once, whichever replica is asked. One round
+    /// trip. A ticket minted for another audience or for none is refused
+    /// and burned.
+    ///
+    /// # Errors
+    ///
+    /// As [`consume`](Self::consume), with [`TicketError::WrongAudience`]
+    /// for a ticket minted for another audience or for none.
+    ///
+    /// # Panics
+    ///
+    /// When polled outside a Tokio runtime with the time driver enabled.
+    pub async fn consume_with_audience(
+        &self,
+        presented: &str,
+        audience: &Audience,
+    ) -> Result<Redeemed<I>, TicketError> {
+        let parts = TicketParts::parse(presented)?;
+        let expected = audience_digest(audience);
+        self.consume_parts(parts, Redacted::new(presented), Some(expected))
+            .await
     }
 
     async fn consume_parts(
         &self,
         parts: TicketParts,
         shown: Redacted,
+        audience: Option<[u8; DIGEST_LEN]>,
     ) -> Result<Redeemed<I>, TicketError> {
         let shared = &*self.shared;
         let value = shared
@@ -396,9 +554,12 @@ where
         let Some(value) = value else {
             return Err(TicketError::Unknown(shown));
         };
-        match decode_value(&value, &parts) {
+        // GETDEL has taken the ticket out already: whatever the checks
+        // find, it is burned.
+        match decode_value(&value, &parts, audience.as_ref()) {
             Decoded::Valid(redeemed) => Ok(redeemed),
             Decoded::WrongSecret => Err(TicketError::Unknown(shown)),
+            Decoded::WrongAudience => Err(TicketError::WrongAudience(shown)),
             Decoded::Corrupt(why) => {
                 tracing::warn!(
                     ticket = %shown,
@@ -415,6 +576,8 @@ where
 enum Stored {
     Minted,
     Full,
+    /// The identity holds its maximum; a place frees in this many ms.
+    IdentityFull(u64),
     Taken,
 }
 
@@ -423,42 +586,89 @@ impl Shared {
         ticket_key(&self.prefix, lookup)
     }
 
-    /// Stores a ticket unless the cap is reached or its key is taken.
-    async fn store(&self, lookup: u64, value: &[u8]) -> Result<Stored, RedisError> {
+    /// Draws tickets until one is stored (a 64-bit lookup half is taken at
+    /// most once in a blue moon), within the timeout.
+    async fn mint(&self, prepared: Prepared) -> Result<Ticket, MintError> {
+        let Prepared {
+            mut value,
+            identity_set,
+        } = prepared;
+        let minted = self.bounded(async {
+            for _ in 0..MINT_DRAWS {
+                let (parts, ticket) = TicketParts::generate(self.ttl);
+                value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
+                match self
+                    .store(parts.lookup, &value, identity_set.as_deref())
+                    .await?
+                {
+                    Stored::Minted => return Ok(Ok(ticket)),
+                    Stored::Full => return Ok(Err(MintError::Full)),
+                    Stored::IdentityFull(ms) => {
+                        return Ok(Err(MintError::IdentityFull {
+                            retry_after: Duration::from_millis(ms),
+                        }));
+                    }
+                    Stored::Taken => {}
+                }
+            }
+            Ok(Err(MintError::Unavailable(StoreUnavailable::new(
+                "redis: every drawn ticket key was taken",
+            ))))
+        });
+        match minted.await {
+            Ok(Ok(ticket)) => Ok(ticket),
+            Ok(Err(err)) => Err(err),
+            Err(unavailable) => Err(MintError::Unavailable(unavailable)),
+        }
+    }
+
+    /// Stores a ticket unless a cap is reached or its key is taken.
+    async fn store(
+        &self,
+        lookup: u64,
+        value: &[u8],
+        identity_set: Option<&str>,
+    ) -> Result<Stored, RedisError> {
         let key = self.key(lookup);
         let mut conn = self.manager.clone();
-        match self.max_outstanding {
-            Some(cap) => {
-                let outcome: i64 = MINT_SCRIPT
-                    .key(&key)
-                    .key(&self.live_key)
-                    .arg(value)
-                    .arg(self.ttl_ms)
-                    .arg(cap)
-                    .invoke_async(&mut conn)
-                    .await?;
-                match outcome {
-                    2 => Ok(Stored::Minted),
-                    1 => Ok(Stored::Taken),
-                    0 => Ok(Stored::Full),
+        if self.scripted() {
+            let mut script = MINT_SCRIPT.prepare_invoke();
+            script.key(&key).key(&self.live_key);
+            if let Some(set) = identity_set {
+                script.key(set);
+            }
+            let reply: Value = script
+                .arg(value)
+                .arg(self.ttl_ms)
+                .arg(cap_arg(self.max_outstanding))
+                .arg(cap_arg(self.max_per_identity))
+                .invoke_async(&mut conn)
+                .await?;
+            return match reply {
+                Value::Int(2) => Ok(Stored::Minted),
+                Value::Int(1) => Ok(Stored::Taken),
+                Value::Int(0) => Ok(Stored::Full),
+                Value::Array(ref items) => match items.as_slice() {
+                    [Value::Int(3), Value::Int(ms)] => {
+                        Ok(Stored::IdentityFull(u64::try_from(*ms).unwrap_or(0)))
+                    }
                     _ => Err(unexpected_reply("mint script")),
-                }
-            }
-            None => {
-                let reply: Value = ::redis::cmd("SET")
-                    .arg(&key)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(self.ttl_ms)
-                    .arg("NX")
-                    .query_async(&mut conn)
-                    .await?;
-                match reply {
-                    Value::Okay => Ok(Stored::Minted),
-                    Value::Nil => Ok(Stored::Taken),
-                    _ => Err(unexpected_reply("SET")),
-                }
-            }
+                },
+                _ => Err(unexpected_reply("mint script")),
+            };
+        }
+        let reply: Value = ::redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        match reply {
+            Value::Okay => Ok(Stored::Minted),
+            Value::Nil => Ok(Stored::Taken),
+            _ => Err(unexpected_reply("SET")),
         }
     }
 
@@ -466,10 +676,12 @@ impl Shared {
     async fn take(&self, lookup: u64) -> Result<Option<Vec<u8>>, RedisError> {
         let key = self.key(lookup);
         let mut conn = self.manager.clone();
-        if self.max_outstanding.is_some() {
+        if self.scripted() {
             CONSUME_SCRIPT
                 .key(&key)
                 .key(&self.live_key)
+                .arg(u8::from(self.max_outstanding.is_some()))
+                .arg(&self.identity_prefix)
                 .invoke_async(&mut conn)
                 .await
         } else {
@@ -503,13 +715,9 @@ impl Shared {
 
 /// The key of a ticket: the prefix, then the lookup half's bytes in hex.
 fn ticket_key(prefix: &str, lookup: u64) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut key = String::with_capacity(prefix.len() + 16);
     key.push_str(prefix);
-    for byte in lookup.to_le_bytes() {
-        key.push(char::from(HEX[usize::from(byte >> 4)]));
-        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
+    push_hex(&mut key, &lookup.to_le_bytes());
     key
 }
 
@@ -531,31 +739,88 @@ fn digest(parts: &TicketParts) -> [u8; DIGEST_LEN] {
         .into()
 }
 
-/// A value with its digest left blank (the mint fills it in per draw).
-fn encode_value<I: Serialize>(identity: &I) -> Result<Vec<u8>, StoreUnavailable> {
+/// What a value says of its identity's cap.
+enum CapKey {
+    /// The store keeps no cap per identity.
+    Uncapped,
+    /// Counted by the identity itself: its JSON is the key.
+    Identity,
+    /// Counted by a key function: the key's JSON.
+    Key(Vec<u8>),
+}
+
+/// A value with its digest left blank (the mint fills it in per draw), and
+/// the hex digits of its identity's set when there is a cap per identity.
+fn encode_value<I: Serialize>(
+    identity: &I,
+    audience: Option<&[u8; DIGEST_LEN]>,
+    cap: CapKey,
+) -> Result<(Vec<u8>, Option<String>), StoreUnavailable> {
     let minted_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         });
-    let mut value = Vec::with_capacity(IDENTITY_AT + 32);
-    value.push(FORMAT_VERSION);
+    let capped = !matches!(cap, CapKey::Uncapped);
+    let tagged = capped || audience.is_some();
+    let mut value = Vec::with_capacity(TAGS_AT + IDENTITY_HEX_LEN + DIGEST_LEN + 32);
+    value.push(if tagged { FORMAT_TAGGED } else { FORMAT_PLAIN });
     value.extend_from_slice(&[0; DIGEST_LEN]);
     value.extend_from_slice(&minted_ms.to_be_bytes());
+    let mut key_at = None;
+    if tagged {
+        let flags = if capped { HAS_IDENTITY_KEY } else { 0 }
+            | if audience.is_some() { HAS_AUDIENCE } else { 0 };
+        value.push(flags);
+        if capped {
+            // Filled in below, once the identity's JSON is there.
+            key_at = Some(value.len());
+            value.extend_from_slice(&[b'0'; IDENTITY_HEX_LEN]);
+        }
+        if let Some(audience) = audience {
+            value.extend_from_slice(audience);
+        }
+    }
+    let json_at = value.len();
     serde_json::to_writer(&mut value, identity)
         .map_err(|err| StoreUnavailable::new(format!("identity does not serialize: {err}")))?;
-    Ok(value)
+    let hex = match cap {
+        CapKey::Uncapped => None,
+        CapKey::Identity => Some(identity_hex(&value[json_at..])),
+        CapKey::Key(json) => Some(identity_hex(&json)),
+    };
+    if let (Some(at), Some(hex)) = (key_at, &hex) {
+        value[at..at + IDENTITY_HEX_LEN].copy_from_slice(hex.as_bytes());
+    }
+    Ok((value, hex))
 }
 
-fn decode_value<I: DeserializeOwned>(value: &[u8], parts: &TicketParts) -> Decoded<I> {
-    if value.len() < IDENTITY_AT || value[0] != FORMAT_VERSION {
+fn decode_value<I: DeserializeOwned>(
+    value: &[u8],
+    parts: &TicketParts,
+    audience: Option<&[u8; DIGEST_LEN]>,
+) -> Decoded<I> {
+    let version = value.first().copied();
+    if value.len() < IDENTITY_AT || !matches!(version, Some(FORMAT_PLAIN | FORMAT_TAGGED)) {
         return Decoded::Corrupt(format!(
-            "not a ticket value of this version ({} bytes)",
+            "not a ticket value of a known format ({} bytes)",
             value.len()
         ));
     }
     if !bool::from(value[DIGEST_AT..MINTED_AT].ct_eq(&digest(parts))) {
         return Decoded::WrongSecret;
+    }
+    let (stored_audience, json_at) = if version == Some(FORMAT_TAGGED) {
+        match tags(value) {
+            Some(tags) => tags,
+            None => return Decoded::Corrupt("unreadable tags".to_owned()),
+        }
+    } else {
+        // Format 1 values were written before audiences: none.
+        (None, IDENTITY_AT)
+    };
+    if !same_audience(stored_audience, audience) {
+        return Decoded::WrongAudience;
     }
     let mut minted = [0; 8];
     minted.copy_from_slice(&value[MINTED_AT..IDENTITY_AT]);
@@ -566,7 +831,7 @@ fn decode_value<I: DeserializeOwned>(value: &[u8], parts: &TicketParts) -> Decod
     // Another replica's clock may run ahead of this one's: a mint time in
     // the future is read as now.
     let minted_at = minted_at.min(SystemTime::now());
-    match serde_json::from_slice(&value[IDENTITY_AT..]) {
+    match serde_json::from_slice(&value[json_at..]) {
         Ok(identity) => Decoded::Valid(Redeemed {
             identity,
             minted_at,
@@ -582,10 +847,77 @@ fn decode_value<I: DeserializeOwned>(value: &[u8], parts: &TicketParts) -> Decod
     }
 }
 
+/// A format 2 value's audience digest, if any, and where its identity's
+/// JSON starts; `None` when the tags do not read.
+fn tags(value: &[u8]) -> Option<(Option<&[u8; DIGEST_LEN]>, usize)> {
+    let flags = *value.get(FLAGS_AT)?;
+    if flags & !(HAS_AUDIENCE | HAS_IDENTITY_KEY) != 0 {
+        return None;
+    }
+    let mut at = TAGS_AT;
+    if flags & HAS_IDENTITY_KEY != 0 {
+        at += IDENTITY_HEX_LEN;
+    }
+    let audience = if flags & HAS_AUDIENCE != 0 {
+        let digest = value.get(at..at + DIGEST_LEN)?.try_into().ok()?;
+        at += DIGEST_LEN;
+        Some(digest)
+    } else {
+        None
+    };
+    (at <= value.len()).then_some((audience, at))
+}
+
+/// Whether a ticket's audience is the one asked for: both none, or equal
+/// digests, compared in constant time.
+fn same_audience(stored: Option<&[u8; DIGEST_LEN]>, asked: Option<&[u8; DIGEST_LEN]>) -> bool {
+    match (stored, asked) {
+        (None, None) => true,
+        (Some(stored), Some(asked)) => bool::from(stored.ct_eq(asked)),
+        _ => false,
+    }
+}
+
+/// The SHA-256 of an audience's name, bound to this crate and format.
+fn audience_digest(audience: &Audience) -> [u8; DIGEST_LEN] {
+    Sha256::new()
+        .chain_update(AUDIENCE_DOMAIN)
+        .chain_update(audience.name().as_bytes())
+        .finalize()
+        .into()
+}
+
+/// The hex digits naming an identity's set: 128 bits of the SHA-256 of its
+/// key's JSON, so that no key name holds the identity.
+fn identity_hex(key_json: &[u8]) -> String {
+    let digest: [u8; DIGEST_LEN] = Sha256::new()
+        .chain_update(IDENTITY_DOMAIN)
+        .chain_update(key_json)
+        .finalize()
+        .into();
+    let mut hex = String::with_capacity(IDENTITY_HEX_LEN);
+    push_hex(&mut hex, &digest[..IDENTITY_HEX_LEN / 2]);
+    hex
+}
+
+fn push_hex(text: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &byte in bytes {
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+}
+
+/// A cap as the mint script takes it: -1 for none.
+fn cap_arg(cap: Option<usize>) -> i64 {
+    cap.map_or(-1, |cap| i64::try_from(cap).unwrap_or(i64::MAX))
+}
+
 impl<I> Clone for RedisStore<I> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            key_of: self.key_of.clone(),
             identity: PhantomData,
         }
     }
@@ -597,6 +929,7 @@ impl<I> fmt::Debug for RedisStore<I> {
             .field("key_prefix", &self.shared.prefix)
             .field("ttl", &self.shared.ttl)
             .field("max_outstanding", &self.shared.max_outstanding)
+            .field("max_per_identity", &self.shared.max_per_identity)
             .field("timeout", &self.shared.timeout)
             .finish_non_exhaustive()
     }
@@ -617,19 +950,25 @@ where
     type MintFuture = BoxFuture<Result<Ticket, MintError>>;
     type ConsumeFuture = BoxFuture<Result<Redeemed<I>, TicketError>>;
 
-    fn mint_ticket(&self, identity: I) -> Self::MintFuture {
-        let store = self.clone();
-        Box::pin(async move { store.mint(identity).await })
+    fn mint_ticket(&self, identity: I, audience: Option<&Audience>) -> Self::MintFuture {
+        // Encoded now: the future holds the value, not the identity.
+        let prepared = match self.prepare(&identity, audience) {
+            Ok(prepared) => prepared,
+            Err(err) => return Box::pin(std::future::ready(Err(err))),
+        };
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { shared.mint(prepared).await })
     }
 
-    fn consume_ticket(&self, presented: &str) -> Self::ConsumeFuture {
+    fn consume_ticket(&self, presented: &str, audience: Option<&Audience>) -> Self::ConsumeFuture {
         let parts = match TicketParts::parse(presented) {
             Ok(parts) => parts,
             Err(malformed) => return Box::pin(std::future::ready(Err(malformed))),
         };
         let shown = Redacted::new(presented);
+        let audience = audience.map(audience_digest);
         let store = self.clone();
-        Box::pin(async move { store.consume_parts(parts, shown).await })
+        Box::pin(async move { store.consume_parts(parts, shown, audience).await })
     }
 
     fn ttl(&self) -> Duration {
@@ -660,6 +999,8 @@ pub struct RedisStoreBuilder<I> {
     ttl: Duration,
     prefix: String,
     max_outstanding: Option<usize>,
+    max_per_identity: Option<usize>,
+    key_of: Option<KeyOf<I>>,
     timeout: Duration,
     identity: PhantomData<fn() -> I>,
 }
@@ -670,6 +1011,8 @@ impl<I> RedisStoreBuilder<I> {
             ttl: DEFAULT_TTL,
             prefix: DEFAULT_PREFIX.to_owned(),
             max_outstanding: None,
+            max_per_identity: None,
+            key_of: None,
             timeout: DEFAULT_TIMEOUT,
             identity: PhantomData,
         }
@@ -700,6 +1043,76 @@ impl<I> RedisStoreBuilder<I> {
     /// and a half times the work for Redis (see `BENCHMARKS.md`).
     pub fn max_outstanding(mut self, max: usize) -> Self {
         self.max_outstanding = Some(max);
+        self
+    }
+
+    /// Caps the live tickets of each identity at `max` across every replica
+    /// (default: no cap), so that one signed-in client minting in a loop
+    /// cannot use up the store for everyone. Past it, `mint` answers
+    /// [`MintError::IdentityFull`], with how long until the identity's
+    /// oldest live ticket expires, and the
+    /// [`MintService`](crate::MintService) answers `429` with `Retry-After`.
+    /// Consumed, burned and expired tickets free their place at once; a
+    /// [`max_outstanding`](Self::max_outstanding) still caps the store as a
+    /// whole.
+    ///
+    /// Identities are told apart by their JSON (`serde_json`, which must
+    /// then be the same for equal identities: no maps with an unstable
+    /// order); to count several identities as one, use
+    /// [`max_per_identity_by`](Self::max_per_identity_by). Each identity
+    /// with live tickets has a sorted set of them, named by a digest of
+    /// its JSON (see [What Redis holds](RedisStore#what-redis-holds)); each
+    /// call runs as a script, still one round trip.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::{MintError, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::<u64>::builder()
+    ///     .max_per_identity(5)
+    ///     .connect("redis://127.0.0.1/")
+    ///     .await?;
+    /// for _ in 0..5 {
+    ///     store.mint(7).await?;
+    /// }
+    /// assert!(matches!(store.mint(7).await, Err(MintError::IdentityFull { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_per_identity(mut self, max: usize) -> Self {
+        self.max_per_identity = Some(max);
+        self.key_of = None;
+        self
+    }
+
+    /// Caps the live tickets of each *key* at `max`, where `key` makes the
+    /// key of an identity (every session of one user, say); the key's JSON
+    /// tells keys apart. Otherwise as
+    /// [`max_per_identity`](Self::max_per_identity).
+    ///
+    /// ```no_run
+    /// use serde::{Deserialize, Serialize};
+    /// use tower_ws_ticket::RedisStore;
+    ///
+    /// #[derive(Clone, Serialize, Deserialize)]
+    /// struct Session { user: u64, id: u64 }
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let store = RedisStore::<Session>::builder()
+    ///     .max_per_identity_by(5, |session: &Session| session.user)
+    ///     .connect("redis://127.0.0.1/")
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_per_identity_by<K, F>(mut self, max: usize, key: F) -> Self
+    where
+        K: Serialize,
+        F: Fn(&I) -> K + Send + Sync + 'static,
+    {
+        self.max_per_identity = Some(max);
+        self.key_of = Some(Arc::new(move |identity: &I| {
+            serde_json::to_vec(&key(identity))
+        }));
         self
     }
 
@@ -750,7 +1163,7 @@ impl<I> RedisStoreBuilder<I> {
             .set_number_of_retries(CONNECT_RETRIES)
             .set_max_delay(Duration::from_secs(1));
         let mut manager = ConnectionManager::new_with_config(client, config).await?;
-        if self.max_outstanding.is_some() {
+        if self.max_outstanding.is_some() || self.max_per_identity.is_some() {
             for script in [&*MINT_SCRIPT, &*CONSUME_SCRIPT, &*COUNT_SCRIPT] {
                 script.load_async(&mut manager).await?;
             }
@@ -766,16 +1179,20 @@ impl<I> RedisStoreBuilder<I> {
             .unwrap_or(u64::MAX)
             .max(1);
         let live_key = format!("{}{LIVE_SET_SUFFIX}", self.prefix);
+        let identity_prefix = format!("{}{IDENTITY_SET_INFIX}", self.prefix);
         RedisStore {
             shared: Arc::new(Shared {
                 manager,
                 prefix: self.prefix,
                 live_key,
+                identity_prefix,
                 ttl: self.ttl,
                 ttl_ms,
                 max_outstanding: self.max_outstanding,
+                max_per_identity: self.max_per_identity,
                 timeout: self.timeout,
             }),
+            key_of: self.key_of,
             identity: PhantomData,
         }
     }
@@ -787,6 +1204,7 @@ impl<I> fmt::Debug for RedisStoreBuilder<I> {
             .field("ttl", &self.ttl)
             .field("key_prefix", &self.prefix)
             .field("max_outstanding", &self.max_outstanding)
+            .field("max_per_identity", &self.max_per_identity)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -801,7 +1219,17 @@ mod tests {
     }
 
     fn sealed<I: Serialize>(parts: &TicketParts, identity: &I) -> Vec<u8> {
-        let mut value = encode_value(identity).expect("serializes");
+        sealed_with(parts, identity, None, CapKey::Uncapped)
+    }
+
+    fn sealed_with<I: Serialize>(
+        parts: &TicketParts,
+        identity: &I,
+        audience: Option<&Audience>,
+        cap: CapKey,
+    ) -> Vec<u8> {
+        let audience = audience.map(audience_digest);
+        let (mut value, _) = encode_value(identity, audience.as_ref(), cap).expect("serializes");
         value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(parts));
         value
     }
@@ -810,7 +1238,7 @@ mod tests {
     fn value_round_trips() {
         let parts = parts();
         let value = sealed(&parts, &("alice".to_owned(), 7u32));
-        let Decoded::Valid(redeemed) = decode_value::<(String, u32)>(&value, &parts) else {
+        let Decoded::Valid(redeemed) = decode_value::<(String, u32)>(&value, &parts, None) else {
             panic!("our own value decodes");
         };
         assert_eq!(redeemed.identity, ("alice".to_owned(), 7));
@@ -838,13 +1266,13 @@ mod tests {
         let mut other = ticket;
         other.secret[0] ^= 1;
         assert!(matches!(
-            decode_value::<u8>(&value, &other),
+            decode_value::<u8>(&value, &other, None),
             Decoded::WrongSecret
         ));
         let mut moved = ticket;
         moved.lookup ^= 1;
         assert!(matches!(
-            decode_value::<u8>(&value, &moved),
+            decode_value::<u8>(&value, &moved, None),
             Decoded::WrongSecret
         ));
     }
@@ -866,7 +1294,7 @@ mod tests {
             good[..IDENTITY_AT].to_vec(),
         ] {
             assert!(
-                matches!(decode_value::<u8>(&bad, &parts), Decoded::Corrupt(_)),
+                matches!(decode_value::<u8>(&bad, &parts, None), Decoded::Corrupt(_)),
                 "{bad:?}"
             );
         }
@@ -877,10 +1305,155 @@ mod tests {
         let parts = parts();
         let mut value = sealed(&parts, &1u8)[..IDENTITY_AT].to_vec();
         value.extend_from_slice(b"\"private-data\"");
-        let Decoded::Corrupt(why) = decode_value::<u8>(&value, &parts) else {
+        let Decoded::Corrupt(why) = decode_value::<u8>(&value, &parts, None) else {
             panic!("does not decode");
         };
         assert!(!why.contains("private"), "{why}");
+    }
+
+    /// A value as the previous release wrote it, byte for byte.
+    fn format_1_value(parts: &TicketParts, identity_json: &[u8]) -> Vec<u8> {
+        let mut value = vec![1];
+        value.extend_from_slice(&digest(parts));
+        value.extend_from_slice(&1_700_000_000_000u64.to_be_bytes());
+        value.extend_from_slice(identity_json);
+        value
+    }
+
+    #[test]
+    fn a_plain_ticket_is_still_written_in_format_1() {
+        let parts = parts();
+        let value = sealed(&parts, &"alice");
+        assert_eq!(value, {
+            let mut old = format_1_value(&parts, br#""alice""#);
+            old[MINTED_AT..IDENTITY_AT].copy_from_slice(&value[MINTED_AT..IDENTITY_AT]);
+            old
+        });
+    }
+
+    #[test]
+    fn format_1_values_decode_as_tickets_without_an_audience() {
+        let parts = parts();
+        let value = format_1_value(&parts, br#""alice""#);
+        let Decoded::Valid(redeemed) = decode_value::<String>(&value, &parts, None) else {
+            panic!("a format 1 value decodes");
+        };
+        assert_eq!(redeemed.identity, "alice");
+        let admin = audience_digest(&Audience::new("admin"));
+        assert!(matches!(
+            decode_value::<String>(&value, &parts, Some(&admin)),
+            Decoded::WrongAudience
+        ));
+    }
+
+    #[test]
+    fn audiences_round_trip_and_must_match() {
+        let parts = parts();
+        let (page, admin) = (Audience::new("page"), Audience::new("admin"));
+        for cap in [false, true] {
+            let cap_key = || {
+                if cap {
+                    CapKey::Identity
+                } else {
+                    CapKey::Uncapped
+                }
+            };
+            let value = sealed_with(&parts, &42u64, Some(&admin), cap_key());
+            assert_eq!(value[0], FORMAT_TAGGED);
+            // The name is not in the value: its digest is.
+            assert!(!value.windows(5).any(|w| w == b"admin"));
+            let want = |audience: Option<&Audience>| {
+                let digest = audience.map(audience_digest);
+                decode_value::<u64>(&value, &parts, digest.as_ref())
+            };
+            assert!(matches!(want(Some(&admin)), Decoded::Valid(r) if r.identity == 42));
+            assert!(matches!(want(Some(&page)), Decoded::WrongAudience));
+            assert!(matches!(want(None), Decoded::WrongAudience));
+
+            let plain = sealed_with(&parts, &42u64, None, cap_key());
+            let digest = audience_digest(&admin);
+            assert!(matches!(
+                decode_value::<u64>(&plain, &parts, Some(&digest)),
+                Decoded::WrongAudience
+            ));
+            assert!(matches!(
+                decode_value::<u64>(&plain, &parts, None),
+                Decoded::Valid(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_wrong_secret_is_told_before_a_wrong_audience() {
+        let ticket = parts();
+        let value = sealed_with(
+            &ticket,
+            &1u8,
+            Some(&Audience::new("admin")),
+            CapKey::Uncapped,
+        );
+        let mut forged = ticket;
+        forged.secret[3] ^= 1;
+        assert!(matches!(
+            decode_value::<u8>(&value, &forged, None),
+            Decoded::WrongSecret
+        ));
+    }
+
+    #[test]
+    fn identity_key_sits_where_the_consume_script_reads_it() {
+        let parts = parts();
+        let (value, hex) = encode_value(&"alice", None, CapKey::Identity).expect("serializes");
+        let hex = hex.expect("capped");
+        assert_eq!(hex.len(), IDENTITY_HEX_LEN);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        // Lua's string.byte(value, 1) and (value, 42), string.sub(43, 74).
+        assert_eq!(value[0], 2);
+        assert_eq!(value[41] % 4, HAS_IDENTITY_KEY);
+        assert_eq!(&value[42..74], hex.as_bytes());
+        // Keyed by the identity's JSON, or by a key function's.
+        assert_eq!(hex, identity_hex(br#""alice""#));
+        let (_, by_key) = encode_value(&"alice", None, CapKey::Key(b"7".to_vec())).expect("ok");
+        assert_eq!(by_key.as_deref(), Some(identity_hex(b"7").as_str()));
+        assert_ne!(by_key.as_deref(), Some(hex.as_str()));
+        // Neither the key nor the value's tags hold the identity.
+        assert!(!hex.contains("alice"));
+        let mut sealed = value;
+        sealed[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
+        assert!(matches!(
+            decode_value::<String>(&sealed, &parts, None),
+            Decoded::Valid(r) if r.identity == "alice"
+        ));
+    }
+
+    #[test]
+    fn unreadable_tags_are_corrupt() {
+        let parts = parts();
+        let good = sealed_with(
+            &parts,
+            &1u8,
+            Some(&Audience::new("admin")),
+            CapKey::Identity,
+        );
+        let mut unknown_flag = good.clone();
+        unknown_flag[FLAGS_AT] |= 0x80;
+        for bad in [
+            unknown_flag,
+            good[..TAGS_AT + 10].to_vec(),
+            good[..IDENTITY_AT].to_vec(),
+        ] {
+            assert!(
+                matches!(decode_value::<u8>(&bad, &parts, None), Decoded::Corrupt(_)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps_reach_the_script_as_numbers() {
+        assert_eq!(cap_arg(None), -1);
+        assert_eq!(cap_arg(Some(0)), 0);
+        assert_eq!(cap_arg(Some(5)), 5);
     }
 
     #[test]
@@ -890,7 +1463,10 @@ mod tests {
             "wst:efcdab8967452301"
         );
         assert_eq!(ticket_key("", 0), "0000000000000000");
-        // The live set's key never looks like a ticket's.
+        // The live set's key and identities' sets never look like a
+        // ticket's.
         assert_ne!(LIVE_SET_SUFFIX.len(), 16);
+        assert_ne!(IDENTITY_SET_INFIX.len() + IDENTITY_HEX_LEN, 16);
+        assert!(!LIVE_SET_SUFFIX.starts_with(IDENTITY_SET_INFIX));
     }
 }

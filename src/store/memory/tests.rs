@@ -2,7 +2,7 @@ use std::sync::atomic::AtomicU8;
 use std::thread;
 
 use super::*;
-use crate::ManualClock;
+use crate::{Audience, ManualClock};
 
 fn manual_store(ttl: Duration, max: usize) -> (MemoryStore<u64>, ManualClock) {
     let clock = ManualClock::new();
@@ -336,6 +336,308 @@ fn expired_places_come_back_concurrently() {
     });
     assert_eq!(ok.load(Ordering::Relaxed), max);
     assert_eq!(store.len(), max);
+}
+
+// Caps per identity (per_identity.rs): exact under concurrency, freed at
+// once by consumes, burns and expiry, and leaving nothing behind.
+
+fn capped_store(per_identity: usize, max: usize) -> (MemoryStore<u64>, ManualClock) {
+    let clock = ManualClock::new();
+    let store = MemoryStore::builder()
+        .max_outstanding(max)
+        .max_per_identity(per_identity)
+        .clock(clock.clone())
+        .build();
+    (store, clock)
+}
+
+/// Identities with a record, and pairs in their queues.
+fn footprint<I>(store: &MemoryStore<I>) -> (usize, usize) {
+    store
+        .shared
+        .per_identity
+        .as_ref()
+        .map_or((0, 0), |quota| quota.footprint())
+}
+
+fn retry_after(outcome: Result<Ticket, MintError>) -> Duration {
+    match outcome {
+        Err(MintError::IdentityFull { retry_after }) => retry_after,
+        other => panic!("expected IdentityFull, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_identity_past_its_cap_is_refused_and_others_are_not() {
+    let (store, _clock) = capped_store(3, 100);
+    let held: Vec<Ticket> = (0..3).map(|_| store.mint(1).unwrap()).collect();
+    retry_after(store.mint(1));
+    for other in 2..10 {
+        store.mint(other).unwrap();
+    }
+    assert_eq!(store.len(), 11);
+    assert_eq!(store.max_per_identity(), Some(3));
+    // The refused mint gave its place under the store's cap back.
+    assert_eq!(store.shared.live(), 11);
+    drop(held);
+}
+
+#[test]
+fn retry_after_is_what_remains_of_the_oldest_live_ticket() {
+    let (store, clock) = capped_store(2, 100);
+    let oldest = store.mint(1).unwrap();
+    clock.advance(Duration::from_secs(10));
+    let younger = store.mint(1).unwrap();
+    clock.advance(Duration::from_millis(2_500));
+    assert_eq!(
+        retry_after(store.mint(1)),
+        Duration::from_millis(17_500),
+        "30 s less the oldest's 12.5 s"
+    );
+    // Once the oldest is consumed, the younger one is the oldest live; its
+    // consumed predecessor's leftover pair does not count.
+    store.consume(oldest.expose_secret()).unwrap();
+    let third = store.mint(1).unwrap();
+    assert_eq!(retry_after(store.mint(1)), Duration::from_millis(27_500));
+    drop((younger, third));
+}
+
+#[test]
+fn expired_tickets_free_their_place_at_once() {
+    let (store, clock) = capped_store(2, 100);
+    let a = store.mint(1).unwrap();
+    let b = store.mint(1).unwrap();
+    retry_after(store.mint(1));
+    clock.advance(Duration::from_secs(30));
+    // Still valid at the boundary, so still counted.
+    retry_after(store.mint(1));
+    clock.advance(Duration::from_nanos(1));
+    // No len() or reaping in between: the identity's own queue frees them,
+    // and takes them out of the store.
+    store.mint(1).unwrap();
+    store.mint(1).unwrap();
+    assert_eq!(store.shared.tickets.len(), 2);
+    assert_eq!(store.shared.live(), 2);
+    for gone in [a, b] {
+        assert!(matches!(
+            store.consume(gone.expose_secret()),
+            Err(TicketError::Unknown(_))
+        ));
+    }
+    retry_after(store.mint(1));
+}
+
+#[test]
+fn consumed_burned_and_wrong_audience_tickets_free_their_place() {
+    let (store, _clock) = capped_store(1, 100);
+    let admin = Audience::new("store-tests-admin");
+    let first = store.mint(1).unwrap();
+    retry_after(store.mint(1));
+    store.consume(first.expose_secret()).unwrap();
+
+    let second = store.mint(1).unwrap();
+    // One character of the secret half changed (not the last, whose low
+    // bits must be zero).
+    let mut forged = second.expose_secret().to_owned();
+    let at = forged.len() - 5;
+    let swap = if &forged[at..=at] == "A" { "B" } else { "A" };
+    forged.replace_range(at..=at, swap);
+    assert!(matches!(
+        store.consume(&forged),
+        Err(TicketError::Unknown(_))
+    ));
+    // The burned ticket's place is free again.
+    let replacement = store.mint(1).unwrap();
+    store.consume(replacement.expose_secret()).unwrap();
+
+    let third = store.mint_with_audience(1, &admin).unwrap();
+    assert!(matches!(
+        store.consume(third.expose_secret()),
+        Err(TicketError::WrongAudience(_))
+    ));
+    store.mint(1).unwrap();
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn an_identity_without_live_tickets_leaves_no_record() {
+    let (store, clock) = capped_store(4, 10_000);
+    let tickets: Vec<Ticket> = (0..1_000).map(|i| store.mint(i % 300).unwrap()).collect();
+    assert_eq!(footprint(&store).0, 300);
+    for ticket in &tickets[..500] {
+        store.consume(ticket.expose_secret()).unwrap();
+    }
+    // Every identity still holds its ticket minted 600th or later.
+    assert_eq!(footprint(&store).0, 300);
+    for ticket in &tickets[500..] {
+        store.consume(ticket.expose_secret()).unwrap();
+    }
+    assert_eq!(footprint(&store), (0, 0));
+
+    // Expired ones, reaped by the store rather than consumed, too.
+    for i in 0..1_000 {
+        store.mint(i % 250).unwrap();
+    }
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(store.len(), 0);
+    assert_eq!(footprint(&store), (0, 0));
+}
+
+#[test]
+fn an_identitys_queue_stays_bounded_under_churn() {
+    let (store, _clock) = capped_store(3, 100);
+    // One ticket held for long, and a stream of mint + consume beside it:
+    // leftovers pile up behind the held one until a sweep drops them.
+    let held = store.mint(1).unwrap();
+    for _ in 0..10_000 {
+        let ticket = store.mint(1).unwrap();
+        store.consume(ticket.expose_secret()).unwrap();
+        let (records, pairs) = footprint(&store);
+        assert_eq!(records, 1);
+        assert!(
+            pairs <= 2 + 16 + 1,
+            "{pairs} pairs queued for 1 live ticket"
+        );
+    }
+    store.consume(held.expose_secret()).unwrap();
+    assert_eq!(footprint(&store), (0, 0));
+}
+
+#[test]
+fn a_key_function_counts_identities_together() {
+    let store = MemoryStore::<(u64, u64)>::builder()
+        .max_per_identity_by(2, |&(user, _session): &(u64, u64)| user)
+        .build();
+    store.mint((1, 10)).unwrap();
+    store.mint((1, 11)).unwrap();
+    assert!(matches!(
+        store.mint((1, 12)),
+        Err(MintError::IdentityFull { .. })
+    ));
+    store.mint((2, 10)).unwrap();
+    let ticket = store.mint((2, 11)).unwrap();
+    assert_eq!(
+        store.consume(ticket.expose_secret()).unwrap().identity,
+        (2, 11)
+    );
+    store.mint((2, 12)).unwrap();
+    assert_eq!(footprint(&store).0, 2);
+}
+
+#[test]
+fn a_zero_cap_per_identity_refuses_every_mint_for_a_ttl() {
+    let (store, _clock) = capped_store(0, 100);
+    assert_eq!(retry_after(store.mint(1)), Duration::from_secs(30));
+    assert!(store.is_empty());
+    assert_eq!(footprint(&store), (0, 0));
+    assert_eq!(store.shared.live(), 0);
+}
+
+#[test]
+fn the_store_cap_still_applies_under_a_cap_per_identity() {
+    let (store, _clock) = capped_store(2, 5);
+    for identity in 0..5 {
+        store.mint(identity).unwrap();
+    }
+    assert_eq!(store.mint(9).unwrap_err(), MintError::Full);
+    assert_eq!(footprint(&store).0, 5);
+}
+
+#[test]
+fn eight_threads_minting_for_one_identity_never_exceed_its_cap() {
+    const CAP: usize = 5;
+    for shards in [2, 64] {
+        let store = MemoryStore::<u8>::builder()
+            .max_per_identity(CAP)
+            .shards(shards)
+            .build();
+        let live = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let refused = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for t in 0..8 {
+                let (store, live, peak, refused) = (&store, &live, &peak, &refused);
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..5_000usize {
+                        if (i + t) % 3 != 0 {
+                            match store.mint(7) {
+                                Ok(ticket) => {
+                                    let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                                    peak.fetch_max(now, Ordering::SeqCst);
+                                    held.push(ticket);
+                                }
+                                Err(MintError::IdentityFull { .. }) => {
+                                    refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(other) => panic!("{other}"),
+                            }
+                        } else if let Some(ticket) = held.pop() {
+                            // Counted out before the store sees the consume,
+                            // so `live` never trails the store's own count.
+                            live.fetch_sub(1, Ordering::SeqCst);
+                            store.consume(ticket.expose_secret()).unwrap();
+                        }
+                    }
+                    for ticket in held {
+                        live.fetch_sub(1, Ordering::SeqCst);
+                        store.consume(ticket.expose_secret()).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= CAP, "{peak:?}");
+        assert!(refused.load(Ordering::Relaxed) > 0);
+        assert!(store.is_empty());
+        assert_eq!(footprint(&store), (0, 0));
+        // Every place comes back.
+        let all: Vec<Ticket> = (0..CAP).map(|_| store.mint(7).unwrap()).collect();
+        assert!(store.mint(7).is_err());
+        drop(all);
+    }
+}
+
+#[test]
+fn audiences_are_kept_with_their_tickets() {
+    let store = MemoryStore::<u8>::new();
+    let (page, admin) = (
+        Audience::new("store-tests-page"),
+        Audience::new("store-tests-admin"),
+    );
+    let plain = store.mint(1).unwrap();
+    let for_admin = store.mint_with_audience(2, &admin).unwrap();
+    let for_page = store.mint_with_audience(3, &page).unwrap();
+    assert_eq!(
+        store
+            .consume_with_audience(for_admin.expose_secret(), &admin)
+            .unwrap()
+            .identity,
+        2
+    );
+    // Wrong, missing and extra audiences: refused, and burned.
+    assert!(matches!(
+        store.consume_with_audience(for_page.expose_secret(), &admin),
+        Err(TicketError::WrongAudience(_))
+    ));
+    assert!(matches!(
+        store.consume_with_audience(plain.expose_secret(), &page),
+        Err(TicketError::WrongAudience(_))
+    ));
+    for burned in [&for_page, &plain] {
+        assert!(matches!(
+            store.consume(burned.expose_secret()),
+            Err(TicketError::Unknown(_))
+        ));
+    }
+    assert!(store.is_empty());
+}
+
+#[test]
+fn debug_shows_the_cap_per_identity() {
+    let (store, _clock) = capped_store(3, 10);
+    assert!(format!("{store:?}").contains("max_per_identity: Some(3)"));
+    let builder = MemoryStore::<u8>::builder().max_per_identity(4);
+    assert!(format!("{builder:?}").contains("max_per_identity: Some(4)"));
 }
 
 #[test]
