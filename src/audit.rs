@@ -75,8 +75,16 @@ pub enum RejectReason {
     /// or encoded separators (`%2F`, `%5C`), so that which handler it
     /// reaches depends on the router. 403, nothing consumed.
     AmbiguousPath,
-    /// The ticket store could not be reached; retry with the same ticket. 503.
+    /// The ticket store could not be reached; retry with the same ticket.
+    /// Also a ticket upgrade while a registry of
+    /// [`revocations`](crate::WsTicketLayer::revocations) bridged to Redis
+    /// cannot hear the other replicas (the ticket is used up then). 503.
     StoreUnavailable,
+    /// A valid ticket whose key was revoked after it was minted (the user
+    /// signed out; see [`Revocations::revoke`](crate::Revocations::revoke)),
+    /// or minted before a [`revoke_all`](crate::Revocations::revoke_all).
+    /// 401.
+    Revoked,
 }
 
 impl RejectReason {
@@ -97,6 +105,7 @@ impl RejectReason {
             Self::Origin => "origin",
             Self::AmbiguousPath => "ambiguous-path",
             Self::StoreUnavailable => "store-unavailable",
+            Self::Revoked => "revoked",
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::credential::{InternalCredential, SessionToken};
 use crate::error::{Redacted, TicketError};
 use crate::origin::AllowedOrigins;
 use crate::peer::PeerExtractor;
+use crate::revoke::Revocable;
 use crate::store::{Redeemed, TicketStore};
 use crate::wire::{self, CredentialKind, NotOne, Presented, TICKET_PREFIX};
 
@@ -42,6 +43,7 @@ pub(crate) struct Settings<T: TicketStore> {
     pub(crate) scope: Scope,
     pub(crate) peer: Arc<dyn PeerExtractor>,
     pub(crate) audit: Auditor<T::Identity>,
+    pub(crate) revocations: Revocable<T::Identity>,
 }
 
 /// What the checks that need no store decided.
@@ -146,6 +148,9 @@ impl<T: TicketStore> Settings<T> {
             Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
             _ => None,
         };
+        if !matches!(principal, Principal::Ticket(_)) {
+            self.revocations.attach_unkeyed(req.extensions_mut());
+        }
         self.audit.emit(&AuditEvent::Consumed {
             credential,
             identity: label.as_deref(),
@@ -170,6 +175,13 @@ impl<T: TicketStore, R> Config<T, R> {
     {
         let err = match outcome {
             Ok(redeemed) => {
+                if let Err(reason) = self
+                    .settings
+                    .revocations
+                    .admit_ticket(&redeemed, req.extensions_mut())
+                {
+                    return Err(self.reject(req, reason, None));
+                }
                 let principal = Principal::Ticket(redeemed);
                 self.settings
                     .accept(req, uri, principal, CredentialKind::Ticket);

@@ -8,6 +8,8 @@
 /// with `use support::demo;`, where the app looks for it.
 #[path = "../../examples/common/demo.rs"]
 pub mod demo;
+/// The revocation tests' app (`tests/revocation*.rs`).
+pub mod revocation;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
