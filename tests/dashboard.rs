@@ -124,6 +124,16 @@ impl Demo {
         (status, body)
     }
 
+    /// Mints with the session `cookie` and opens the page's socket.
+    async fn open_signed_in(&self, cookie: &str) -> Socket {
+        let ticket = self.mint(cookie).await;
+        let mut socket = support::connect(&self.ws(&format!("/api/ws?ticket={ticket}")))
+            .await
+            .expect("the page's socket opens with a fresh ticket");
+        next_of_kind(&mut socket, "greeting").await;
+        socket
+    }
+
     /// Signs `name` in, mints and opens the page's socket; returns it after
     /// checking the greeting names the user.
     async fn open_page_socket(&self, name: &str) -> Socket {
@@ -296,6 +306,53 @@ async fn minting_needs_a_live_session() {
         demo.post("/api/child/drop", Some(&cookie)).await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_users_sockets() {
+    let demo = start().await;
+    let here = demo.sign_in("Ada").await;
+    let elsewhere = demo.sign_in("Ada").await;
+    let mut tab = demo.open_signed_in(&here).await;
+    let mut other_device = demo.open_signed_in(&elsewhere).await;
+    let mut grace = demo.open_page_socket("Grace").await;
+    let minted_before = demo.mint(&elsewhere).await;
+
+    assert_eq!(
+        demo.post("/logout", Some(&here)).await,
+        StatusCode::SEE_OTHER
+    );
+    for socket in [&mut tab, &mut other_device] {
+        assert_eq!(close_code(socket).await, 4401);
+    }
+    assert_eq!(echo(&mut grace, "still here").await, "still here");
+    // The signed-out session mints no more; the other one does, and its
+    // new ticket opens a socket, while the one minted before is refused.
+    assert_eq!(
+        demo.post("/api/auth/ws-ticket", Some(&here)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        support::refused_status(&demo.ws(&format!("/api/ws?ticket={minted_before}"))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut again = demo.open_signed_in(&elsewhere).await;
+    assert_eq!(echo(&mut again, "back").await, "back");
+}
+
+/// The close code of the next close frame on `socket`, skipping messages.
+async fn close_code(socket: &mut Socket) -> u16 {
+    use futures_util::StreamExt as _;
+    loop {
+        let message = tokio::time::timeout(STEP, socket.next())
+            .await
+            .expect("a close frame in time")
+            .expect("a close frame before the end")
+            .expect("no socket error");
+        if let Message::Close(frame) = message {
+            return frame.map_or(1005, |frame| u16::from(frame.code));
+        }
+    }
 }
 
 #[tokio::test]

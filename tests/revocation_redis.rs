@@ -11,7 +11,7 @@ mod support;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -31,10 +31,16 @@ struct Replica {
 }
 
 async fn replica(server: &RedisServer) -> Replica {
+    replica_under(server, "wst:").await
+}
+
+/// A replica whose registry uses the key prefix `prefix`.
+async fn replica_under(server: &RedisServer, prefix: &str) -> Replica {
     let store = RedisStore::<User>::connect(server.url())
         .await
         .expect("store connects");
     let revocations = Revocations::builder()
+        .key_prefix(prefix)
         .connect(server.url())
         .await
         .expect("registry connects");
@@ -66,6 +72,7 @@ async fn until_back(replicas: &[&Replica]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_on_one_replica_closes_the_socket_on_another() {
+    captured();
     let server = RedisServer::start();
     let a = replica(&server).await;
     let b = replica(&server).await;
@@ -115,29 +122,40 @@ impl Write for Captured {
 }
 
 impl Captured {
-    fn count(&self, needle: &str) -> usize {
+    /// Log lines holding every one of `needles`.
+    fn count(&self, needles: &[&str]) -> usize {
         String::from_utf8_lossy(&self.0.lock().expect("capture lock"))
-            .matches(needle)
+            .lines()
+            .filter(|line| needles.iter().all(|needle| line.contains(needle)))
             .count()
     }
 }
 
-// A current-thread runtime, so that the thread-local subscriber sees the
-// bridges' own events.
+/// Everything the bridges log, from every test of this file: one global
+/// subscriber, installed by whichever test starts first (a thread-local
+/// one would miss events whose callsites another test's thread registered
+/// first). Tests tell their own lines apart by their channel.
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("tower_ws_ticket::revoke=debug")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    })
+}
+
 #[tokio::test]
 async fn after_redis_restarts_revocations_work_again_without_restarting_replicas() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("tower_ws_ticket::revoke=debug")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = captured();
+    const CHANNEL: &str = "outage:revocations";
     let mut server = RedisServer::start();
-    let a = replica(&server).await;
-    let b = replica(&server).await;
+    let a = replica_under(&server, "outage:").await;
+    let b = replica_under(&server, "outage:").await;
     let mut alice_on_b = open(a.addr, b.addr, "alice").await;
     let mut carol_on_b = open(a.addr, b.addr, "carol").await;
 
@@ -157,14 +175,17 @@ async fn after_redis_restarts_revocations_work_again_without_restarting_replicas
         b.revocations.revoke(&format!("user-{i}"));
     }
     // The outage is logged once per replica, not per revocation.
-    assert_eq!(captured.count("lost Redis"), 2);
+    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
 
     server.restart();
     until_back(&[&a, &b]).await;
     // What A revoked during the outage reached B once Redis was back.
     assert_eq!(close_code(&mut carol_on_b, ACROSS).await, SIGNED_OUT);
-    assert_eq!(captured.count("lost Redis"), 2);
-    assert_eq!(captured.count("reach the other replicas again"), 2);
+    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
+    assert_eq!(
+        captured.count(&["reach the other replicas again", CHANNEL]),
+        2
+    );
 
     // And a revocation made now crosses again, within a second.
     let mut bob_on_b = open(a.addr, b.addr, "bob").await;
@@ -173,11 +194,12 @@ async fn after_redis_restarts_revocations_work_again_without_restarting_replicas
     assert_eq!(close_code(&mut bob_on_b, ACROSS).await, SIGNED_OUT);
     assert!(started.elapsed() < ACROSS);
     // The key never shows in the logs.
-    assert_eq!(captured.count("carol"), 0);
+    assert_eq!(captured.count(&["carol"]), 0);
 }
 
 #[tokio::test]
 async fn connect_fails_clearly_when_redis_is_not_there() {
+    captured();
     let port = redis_server::free_port();
     let result = Revocations::<String>::builder()
         .timeout(Duration::from_millis(300))
@@ -188,6 +210,7 @@ async fn connect_fails_clearly_when_redis_is_not_there() {
 
 #[tokio::test]
 async fn the_bridge_stops_with_the_last_clone_of_the_registry() {
+    captured();
     let server = RedisServer::start();
     let revocations = Revocations::<String>::builder()
         .connect(server.url())

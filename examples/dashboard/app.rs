@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /` | the page (inline HTML, CSS and JS) |
 //! | `POST /login` | stand-in sign-in: form field `user`, sets the session cookie |
-//! | `POST /logout` | ends the session |
+//! | `POST /logout` | ends the session, and closes that user's sockets (code 4401) |
 //! | `GET /api/me` | who is signed in, or 401 |
 //! | `POST /api/auth/ws-ticket` | [`MintService`]: a ticket for the signed-in user |
 //! | `GET /api/ws?ticket=…` | the page's socket, behind [`WsTicketLayer`]: greets, echoes |
@@ -49,7 +49,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
-use tower_ws_ticket::{InternalCredential, MintService, Principal, TicketStore, WsTicketLayer};
+use tower_ws_ticket::{
+    InternalCredential, MintService, Principal, Revocation, Revocations, TicketStore, WsTicketLayer,
+};
 
 /// The page: one self-contained file, no build step, no CDN. Every
 /// `__NONCE__` in it is replaced per response by the CSP nonce.
@@ -136,6 +138,7 @@ impl App {
             child_news: watch::Sender::new(Arc::from("child not attached yet")),
             kick_child: watch::Sender::new(0),
             child_connections: Arc::new(AtomicU64::new(0)),
+            revocations: Revocations::new(),
         };
 
         let guard = |layer: WsTicketLayer<T>| {
@@ -146,9 +149,11 @@ impl App {
                 layer.allowed_origins(origins.iter().cloned())
             }
         };
-        // The page's socket: tickets only.
-        let page_layer =
-            guard(WsTicketLayer::new(store.clone())).audit_label(|user: &User| user.name.clone());
+        // The page's socket: tickets only, each socket closed when its user
+        // signs out.
+        let page_layer = guard(WsTicketLayer::new(store.clone()))
+            .audit_label(|user: &User| user.name.clone())
+            .revocations(state.revocations.clone(), |user: &User| user.name.clone());
         // The child's socket: the internal credential only. A ticket sent
         // here is refused (401) without being consumed.
         let pub_layer = guard(WsTicketLayer::new(store.clone()))
@@ -308,6 +313,8 @@ struct AppState {
     /// Bumped to make every child socket close.
     kick_child: watch::Sender<u64>,
     child_connections: Arc<AtomicU64>,
+    /// The page sockets, by user name: signing out closes them.
+    revocations: Revocations<String>,
 }
 
 impl AppState {
@@ -381,17 +388,17 @@ impl Sessions {
         (matches && session.expires > Instant::now()).then(|| session.user.clone())
     }
 
-    fn remove(&self, id: &str) {
-        let Some(lookup) = id.get(..LOOKUP_CHARS) else {
-            return;
-        };
+    /// Ends the session `id`; returns its user.
+    fn remove(&self, id: &str) -> Option<User> {
+        let lookup = id.get(..LOOKUP_CHARS)?;
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if map
             .get(lookup)
             .is_some_and(|session| bool::from(session.id.as_bytes().ct_eq(id.as_bytes())))
         {
-            map.remove(lookup);
+            return map.remove(lookup).map(|session| session.user);
         }
+        None
     }
 }
 
@@ -497,31 +504,37 @@ async fn sign_in(
     ([(SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
-/// `POST /logout`: forgets the session and clears the cookie.
+/// `POST /logout`: forgets the session, closes the user's sockets (and
+/// refuses the tickets they minted before), and clears the cookie.
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site sign-out refused\n").into_response();
     }
-    if let Some(id) = session_id(&headers) {
-        state.sessions.remove(id);
+    if let Some(user) = session_id(&headers).and_then(|id| state.sessions.remove(id)) {
+        let closed = state.revocations.revoke(&user.name);
+        tracing::info!(target: "dashboard", user = %user.name, closed, "signed out");
     }
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// `GET /api/ws`: the page's socket. The layer has consumed the ticket and
-/// left the principal; only tickets are configured on this route.
+/// left the principal and the socket's revocation handle; only tickets are
+/// configured on this route.
 async fn page_socket(
     ws: WebSocketUpgrade,
     principal: Option<Extension<Principal<User>>>,
+    revocation: Option<Extension<Revocation>>,
     State(state): State<AppState>,
 ) -> Response {
-    let Some(Extension(Principal::Ticket(redeemed))) = principal else {
+    let (Some(Extension(Principal::Ticket(redeemed))), Some(Extension(revocation))) =
+        (principal, revocation)
+    else {
         return StatusCode::FORBIDDEN.into_response();
     };
     let user = redeemed.identity;
     ws.max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| page_session(socket, user, state))
+        .on_upgrade(move |socket| page_session(socket, user, state, revocation))
 }
 
 /// A message to the page: `{"kind": "...", "text": "..."}`. The page puts
@@ -531,8 +544,9 @@ fn to_page(kind: &str, text: &str) -> Message {
 }
 
 /// Greets the user by name, echoes their text, and passes on the child's
-/// news until either side closes.
-async fn page_session(mut socket: WebSocket, user: User, state: AppState) {
+/// news until either side closes or the user signs out (close code 4401:
+/// the page then finds it can no longer mint, and shows the sign-in).
+async fn page_session(mut socket: WebSocket, user: User, state: AppState, revocation: Revocation) {
     tracing::info!(target: "dashboard", user = %user.name, "page socket opened");
     let greeting = format!(
         "Hello, {}! This socket opened with a single-use ticket.",
@@ -551,6 +565,11 @@ async fn page_session(mut socket: WebSocket, user: User, state: AppState) {
     }
     loop {
         tokio::select! {
+            () = revocation.revoked() => {
+                let close = CloseFrame { code: 4401, reason: "signed out".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     if socket.send(to_page("echo", text.as_str())).await.is_err() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::Extensions;
 
+use super::handle::Revocation;
 use super::registry::{Refusal, Revocations};
 use crate::audit::RejectReason;
 use crate::store::Redeemed;
@@ -18,8 +19,8 @@ pub(crate) struct Revocable<I> {
 }
 
 trait Hook<I>: Send + Sync + 'static {
-    fn ticket(&self, redeemed: &Redeemed<I>) -> Result<super::Revocation, Refusal>;
-    fn unkeyed(&self) -> super::Revocation;
+    fn ticket(&self, redeemed: &Redeemed<I>) -> Result<Revocation, Refusal>;
+    fn unkeyed(&self) -> Revocation;
 }
 
 struct Keyed<K, F> {
@@ -32,12 +33,12 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     F: Fn(&I) -> K + Send + Sync + 'static,
 {
-    fn ticket(&self, redeemed: &Redeemed<I>) -> Result<super::Revocation, Refusal> {
+    fn ticket(&self, redeemed: &Redeemed<I>) -> Result<Revocation, Refusal> {
         self.registry
             .admit((self.key)(&redeemed.identity), redeemed.minted_at)
     }
 
-    fn unkeyed(&self) -> super::Revocation {
+    fn unkeyed(&self) -> Revocation {
         self.registry.unkeyed()
     }
 }

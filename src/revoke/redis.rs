@@ -42,22 +42,6 @@ const CONNECT_RETRIES: usize = 4;
 const DEAD_PEER: Duration = Duration::from_secs(10);
 const TARGET: &str = "tower_ws_ticket::revoke";
 
-/// The bridge's settings, kept in the builder.
-#[derive(Debug, Clone)]
-pub(crate) struct RedisOptions {
-    prefix: String,
-    timeout: Duration,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        Self {
-            prefix: DEFAULT_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
 /// A revocation on the wire: `{"v":1,"origin":…,"at":…,"of":{"key":…}}` or
 /// `…,"of":"all"}`.
 #[derive(Serialize, Deserialize)]
@@ -81,7 +65,7 @@ impl<K> RevocationsBuilder<K> {
     /// application share it; give another application its own.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.redis.prefix = prefix.into();
+        self.key_prefix = Some(prefix.into());
         self
     }
 
@@ -89,7 +73,7 @@ impl<K> RevocationsBuilder<K> {
     /// included.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.redis.timeout = timeout;
+        self.timeout = Some(timeout);
         self
     }
 
@@ -128,22 +112,23 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let options = self.redis.clone();
+        let prefix = self.key_prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut info = url.into_connection_info()?;
         let tcp = info.tcp_settings().clone().set_nodelay(true);
         // As the Redis store does: a peer that vanished without a reset is
         // given up on within seconds, not the kernel's many minutes.
         #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-        let tcp = tcp.set_user_timeout(options.timeout.max(DEAD_PEER));
+        let tcp = tcp.set_user_timeout(timeout.max(DEAD_PEER));
         info = info.set_tcp_settings(tcp);
         let client = Client::open(info)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
+            .set_connection_timeout(Some(timeout))
             .set_number_of_retries(CONNECT_RETRIES)
             .set_max_delay(MAX_BACKOFF);
         let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
-        let name = format!("{}{SUFFIX}", options.prefix);
-        let subscription = Subscription::open(&client, &name, options.timeout).await?;
+        let name = format!("{prefix}{SUFFIX}");
+        let subscription = Subscription::open(&client, &name, timeout).await?;
 
         let origin = rand::random::<u64>();
         let connected = Arc::new(AtomicBool::new(true));
@@ -158,7 +143,7 @@ impl<K> RevocationsBuilder<K> {
             client,
             manager,
             name,
-            timeout: options.timeout,
+            timeout,
             origin,
             connected,
             outgoing,

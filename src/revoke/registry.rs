@@ -564,8 +564,11 @@ impl<K> Drop for Registration<K> {
 pub struct RevocationsBuilder<K> {
     clock: Arc<dyn Clock>,
     window: Duration,
+    /// The Redis bridge's settings (`None`: its defaults).
     #[cfg(feature = "redis")]
-    pub(super) redis: super::redis::RedisOptions,
+    pub(super) key_prefix: Option<String>,
+    #[cfg(feature = "redis")]
+    pub(super) timeout: Option<Duration>,
     key: PhantomData<fn() -> K>,
 }
 
@@ -575,7 +578,9 @@ impl<K> RevocationsBuilder<K> {
             clock: Arc::new(SystemClock),
             window: DEFAULT_TTL,
             #[cfg(feature = "redis")]
-            redis: super::redis::RedisOptions::default(),
+            key_prefix: None,
+            #[cfg(feature = "redis")]
+            timeout: None,
             key: PhantomData,
         }
     }
