@@ -197,6 +197,22 @@ async fn after_redis_restarts_revocations_work_again_without_restarting_replicas
     assert_eq!(captured.count(&["carol"]), 0);
 }
 
+// Past the bridge's 5 s heartbeat: the `PING` on an idle subscription is
+// answered, and the bridge stays up.
+#[tokio::test]
+async fn an_idle_bridge_stays_connected() {
+    let captured = captured();
+    let server = RedisServer::start();
+    let a = replica_under(&server, "idle:").await;
+    let b = replica_under(&server, "idle:").await;
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(a.revocations.is_available() && b.revocations.is_available());
+    assert_eq!(captured.count(&["lost Redis", "idle:revocations"]), 0);
+    a.revocations.revoke(&alice());
+    assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
+}
+
 #[tokio::test]
 async fn connect_fails_clearly_when_redis_is_not_there() {
     captured();

@@ -218,11 +218,9 @@ where
     /// revocation of `key`, like the handles the layer attaches. Nothing
     /// is refused here.
     pub fn watch(&self, key: K) -> Revocation {
-        let since = wall_now();
-        match self.register(key, since, false) {
+        match self.register(key, wall_now(), false) {
             Ok(handle) => handle,
-            // Not reached: nothing is refused without the check.
-            Err(_) => self.unkeyed(),
+            Err(refusal) => unreachable!("refused ({refusal:?}) without a check"),
         }
     }
 
