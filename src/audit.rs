@@ -79,10 +79,17 @@ pub enum RejectReason {
     /// or encoded separators (`%2F`, `%5C`), so that which handler it
     /// reaches depends on the router. 403, nothing consumed.
     AmbiguousPath,
-    /// The ticket store could not be reached. 503: the client should back
-    /// off and retry, not re-authenticate, with a newly minted ticket: a
-    /// consume that timed out may still have used this one up in Redis.
+    /// The ticket store could not be reached, or a registry of
+    /// [`revocations`](crate::WsTicketLayer::revocations) bridged to Redis
+    /// cannot hear the other replicas. 503: the client should back off and
+    /// retry, not re-authenticate, with a newly minted ticket: a consume
+    /// that timed out may still have used this one up in Redis.
     StoreUnavailable,
+    /// A valid ticket whose key was revoked after it was minted (the user
+    /// signed out; see [`Revocations::revoke`](crate::Revocations::revoke)),
+    /// or minted before a [`revoke_all`](crate::Revocations::revoke_all).
+    /// 401.
+    Revoked,
 }
 
 impl RejectReason {
@@ -104,6 +111,7 @@ impl RejectReason {
             Self::Origin => "origin",
             Self::AmbiguousPath => "ambiguous-path",
             Self::StoreUnavailable => "store-unavailable",
+            Self::Revoked => "revoked",
         }
     }
 }

@@ -23,6 +23,8 @@
 //                 memory/per_identity.rs (its caps per identity), redis.rs
 //                 (feature "redis")
 //   audit         audit events, the tracing they emit, URI redaction for logs
+//   revoke        Revocations (the registry of live sockets by key), the
+//                 Revocation handle a socket holds; redis.rs bridges replicas
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded
@@ -36,6 +38,7 @@ pub mod layer;
 pub mod mint;
 pub mod origin;
 pub mod peer;
+pub mod revoke;
 pub mod store;
 pub mod ticket;
 pub mod wire;
@@ -53,6 +56,9 @@ pub use layer::{
 pub use mint::MintService;
 pub use origin::ConfigError;
 pub use peer::{DefaultPeer, PeerExtractor};
+#[cfg(feature = "axum")]
+pub use revoke::MissingRevocation;
+pub use revoke::{Revocation, Revocations, RevocationsBuilder, Revoked};
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -28,6 +28,7 @@ use crate::credential::{InternalCredential, SessionToken};
 use crate::error::{Redacted, TicketError};
 use crate::origin::AllowedOrigins;
 use crate::peer::PeerExtractor;
+use crate::revoke::Revocable;
 use crate::store::{Redeemed, TicketStore};
 use crate::wire::{self, CredentialKind, NotOne, TICKET_PREFIX, Without};
 
@@ -54,6 +55,7 @@ pub(crate) struct Settings<T: TicketStore> {
     pub(crate) scope: Scope,
     pub(crate) peer: Arc<dyn PeerExtractor>,
     pub(crate) audit: Auditor<T::Identity>,
+    pub(crate) revocations: Revocable<T::Identity>,
     #[cfg(feature = "tokio")]
     pub(crate) close: Option<CloseOnRefusal>,
 }
@@ -234,6 +236,9 @@ impl<T: TicketStore> Settings<T> {
             Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
             _ => None,
         };
+        if !matches!(principal, Principal::Ticket(_)) {
+            self.revocations.attach_unkeyed(req.extensions_mut());
+        }
         self.audit.emit(&AuditEvent::Consumed {
             credential,
             identity: label.as_deref(),
@@ -259,6 +264,13 @@ impl<T: TicketStore, R> Config<T, R> {
     {
         let err = match outcome {
             Ok(redeemed) => {
+                if let Err(reason) = self
+                    .settings
+                    .revocations
+                    .admit_ticket(&redeemed, req.extensions_mut())
+                {
+                    return Err(self.reject(req, reason, None));
+                }
                 let principal = Principal::Ticket(redeemed);
                 let selection =
                     self.settings

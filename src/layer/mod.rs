@@ -173,6 +173,7 @@ use crate::audit::{AuditEvent, Auditor};
 use crate::credential::{ChildCredential, InternalCredential, SessionToken};
 use crate::origin::{AllowedOrigins, ConfigError};
 use crate::peer::{DefaultPeer, PeerExtractor};
+use crate::revoke::{Revocable, Revocations};
 use crate::store::TicketStore;
 
 mod admission;
@@ -224,6 +225,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
                     scope: Scope::default(),
                     peer: Arc::new(DefaultPeer),
                     audit: Auditor::default(),
+                    revocations: Revocable::default(),
                     #[cfg(feature = "tokio")]
                     close: None,
                 },
@@ -465,6 +467,41 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         label: impl Fn(&T::Identity) -> String + Send + Sync + 'static,
     ) -> Self {
         self.settings_mut().audit.set_label(label);
+        self
+    }
+
+    /// Attaches a [`Revocation`](crate::Revocation) handle to every socket
+    /// the layer admits, registered in `registry` under `key(identity)` for
+    /// a ticket, so that [`Revocations::revoke`] closes it; sockets of the
+    /// internal credential or the session token get one that only
+    /// [`Revocations::revoke_all`] signals. A ticket of a key revoked after
+    /// it was minted is refused (401, audit reason
+    /// [`revoked`](crate::RejectReason::Revoked)). The registry's window is
+    /// raised to this store's TTL. See the [`revoke`](crate::revoke) module.
+    ///
+    /// ```
+    /// use tower_ws_ticket::{MemoryStore, Revocations, WsTicketLayer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Session { id: u64, user: String }
+    ///
+    /// let revocations = Revocations::<u64>::new();
+    /// let layer = WsTicketLayer::new(MemoryStore::<Session>::new())
+    ///     .revocations(revocations.clone(), |session: &Session| session.id);
+    /// // On sign-out:
+    /// revocations.revoke(&42);
+    /// # let _ = layer;
+    /// ```
+    pub fn revocations<K>(
+        mut self,
+        registry: Revocations<K>,
+        key: impl Fn(&T::Identity) -> K + Send + Sync + 'static,
+    ) -> Self
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        registry.cover_ttl(self.store().ttl());
+        self.settings_mut().revocations = Revocable::new(registry, key);
         self
     }
 

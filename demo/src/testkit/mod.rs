@@ -10,6 +10,8 @@
 
 pub mod dashboard;
 pub mod redis_server;
+/// The revocation tests' app (`tests/revocation*.rs`).
+pub mod revocation;
 
 pub use redis_server::RedisServer;
 

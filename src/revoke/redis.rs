@@ -1,0 +1,493 @@
+//! Revocations shared between replicas over Redis (feature `redis`):
+//! [`RevocationsBuilder::connect`].
+//!
+//! The design (what travels, what Redis keeps, what happens while it is
+//! down) is told in the [module docs](super#several-replicas).
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
+use ::redis::{Client, IntoConnectionInfo, Msg, RedisError, Value};
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder, wall_now};
+
+/// Default prefix, the Redis store's.
+const DEFAULT_PREFIX: &str = "wst:";
+/// Default bound on one call to Redis.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The channel and the journal are this name, after the prefix. Ticket keys
+/// are 16 hex digits after the prefix and the live set is `live`, so none
+/// of them meet.
+const SUFFIX: &str = "revocations";
+/// The message format.
+const FORMAT: u8 = 1;
+/// Revocations kept while Redis is down, before they are merged.
+const MAX_OUTBOX: usize = 10_000;
+/// How often an idle subscription is checked with `PING`.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Attempts after the first failed one, for each connection of the
+/// publishing connection manager (as the Redis store's).
+const CONNECT_RETRIES: usize = 4;
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const DEAD_PEER: Duration = Duration::from_secs(10);
+const TARGET: &str = "tower_ws_ticket::revoke";
+
+/// A revocation on the wire: `{"v":1,"origin":…,"at":…,"of":{"key":…}}` or
+/// `…,"of":"all"}`.
+#[derive(Serialize, Deserialize)]
+struct Message<K> {
+    v: u8,
+    origin: u64,
+    at: u64,
+    of: Target<K>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Target<K> {
+    Key(K),
+    All,
+}
+
+impl<K> RevocationsBuilder<K> {
+    /// The prefix of the Redis channel and key the bridge uses (default
+    /// `wst:`, the Redis store's): `<prefix>revocations`. Replicas of one
+    /// application share it; give another application its own.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The bound on each call to Redis (default 1 s), connection attempts
+    /// included.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Builds a registry shared with every replica connected to the same
+    /// Redis under the same prefix: a revocation made on any of them
+    /// signals the key's sockets on all of them, and each refuses the key's
+    /// older tickets. See the [module docs](crate::revoke#several-replicas)
+    /// for what travels and what happens while Redis is down.
+    ///
+    /// Waits until the bridge is subscribed and has read the revocations
+    /// of the last window, then runs it on a task of its own, which ends
+    /// when the last clone of the registry is dropped. Must be called in a
+    /// Tokio runtime with its time driver enabled.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tower_ws_ticket::Revocations;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let revocations = Revocations::<String>::builder()
+    ///     .key_prefix("dashboard:wst:")
+    ///     .connect("redis://redis.internal:6379/")
+    ///     .await?;
+    /// // On any replica: every replica's sockets of "session-42" close.
+    /// revocations.revoke(&"session-42".to_owned());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the URL is invalid, or Redis cannot be reached (or does not
+    /// answer within the timeout) for the subscription or the first
+    /// reading of the journal.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<Revocations<K>, RedisError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
+    {
+        let prefix = self.key_prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        // As the Redis store does: a peer that vanished without a reset is
+        // given up on within seconds, not the kernel's many minutes.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let tcp = tcp.set_user_timeout(timeout.max(DEAD_PEER));
+        info = info.set_tcp_settings(tcp);
+        let client = Client::open(info)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(CONNECT_RETRIES)
+            .set_max_delay(MAX_BACKOFF);
+        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let name = format!("{prefix}{SUFFIX}");
+        let subscription = Subscription::open(&client, &name, timeout).await?;
+
+        let origin = rand::random::<u64>();
+        let connected = Arc::new(AtomicBool::new(true));
+        let (outbound, outgoing) = unbounded_channel();
+        let registry = self.build_with(Some(Box::new(Outbound {
+            outbound,
+            origin,
+            connected: Arc::clone(&connected),
+        })));
+        let mut task = Task {
+            registry: registry.downgrade(),
+            client,
+            manager,
+            name,
+            timeout,
+            origin,
+            connected,
+            outgoing,
+            outbox: VecDeque::new(),
+            merged: false,
+        };
+        task.catch_up().await?;
+        tokio::spawn(task.run(subscription));
+        Ok(registry)
+    }
+}
+
+/// The registry's side of the bridge: revocations made here go to the
+/// task, which sends them.
+struct Outbound {
+    outbound: UnboundedSender<Outgoing>,
+    origin: u64,
+    connected: Arc<AtomicBool>,
+}
+
+/// A revocation made here, serialized, waiting to be sent.
+struct Outgoing {
+    at: u64,
+    json: String,
+}
+
+impl<K> Bridge<K> for Outbound
+where
+    K: Serialize + Send + Sync + 'static,
+{
+    fn publish(&self, key: Option<&K>, at: u64) {
+        let message = Message {
+            v: FORMAT,
+            origin: self.origin,
+            at,
+            of: key.map_or(Target::All, Target::Key),
+        };
+        match serde_json::to_string(&message) {
+            Ok(json) => {
+                // Fails only once the task is gone (its runtime shut down),
+                // and then `is_connected` says so.
+                let _ = self.outbound.send(Outgoing { at, json });
+            }
+            // The category only: serde_json's message can quote the key.
+            Err(err) => tracing::error!(
+                target: TARGET,
+                error = ?err.classify(),
+                "a revocation key does not serialize: other replicas are not told"
+            ),
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire) && !self.outbound.is_closed()
+    }
+}
+
+/// A subscription to the channel: its own connection, as Redis pub/sub
+/// (RESP2) requires.
+struct Subscription {
+    sink: PubSubSink,
+    stream: PubSubStream,
+}
+
+impl Subscription {
+    async fn open(client: &Client, channel: &str, timeout: Duration) -> Result<Self, RedisError> {
+        let pubsub = bounded(timeout, client.get_async_pubsub()).await?;
+        let (mut sink, stream) = pubsub.split();
+        bounded(timeout, sink.subscribe(channel)).await?;
+        Ok(Self { sink, stream })
+    }
+}
+
+/// What woke the task.
+enum Wake {
+    Outgoing(Option<Outgoing>),
+    Message(Option<Msg>),
+    Heartbeat,
+    Retry,
+}
+
+/// The bridge's task: sends what this replica revokes, applies what the
+/// others do, and reconnects.
+struct Task<K> {
+    registry: Weak<Inner<K>>,
+    client: Client,
+    manager: ConnectionManager,
+    /// The channel's name, which is also the journal's key.
+    name: String,
+    timeout: Duration,
+    origin: u64,
+    connected: Arc<AtomicBool>,
+    outgoing: UnboundedReceiver<Outgoing>,
+    outbox: VecDeque<Outgoing>,
+    /// Whether the outbox overflowed during this outage (logged once).
+    merged: bool,
+}
+
+impl<K> Task<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static + DeserializeOwned,
+{
+    async fn run(mut self, subscription: Subscription) {
+        let mut subscription = Some(subscription);
+        let mut backoff = MIN_BACKOFF;
+        let start = tokio::time::Instant::now() + HEARTBEAT;
+        let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = match subscription.as_mut() {
+                Some(live) => tokio::select! {
+                    outgoing = self.outgoing.recv() => Wake::Outgoing(outgoing),
+                    message = live.stream.next() => Wake::Message(message),
+                    _ = heartbeat.tick() => Wake::Heartbeat,
+                },
+                None => tokio::select! {
+                    outgoing = self.outgoing.recv() => Wake::Outgoing(outgoing),
+                    () = tokio::time::sleep(backoff) => Wake::Retry,
+                },
+            };
+            match wake {
+                // Every clone of the registry is gone: so is the bridge.
+                Wake::Outgoing(None) => return,
+                Wake::Outgoing(Some(outgoing)) => {
+                    self.queue(outgoing);
+                    if subscription.is_some()
+                        && let Err(err) = self.flush().await
+                    {
+                        subscription = None;
+                        self.went_down(&err);
+                    }
+                }
+                Wake::Message(Some(message)) => self.receive(message.get_payload_bytes()),
+                Wake::Message(None) => {
+                    subscription = None;
+                    self.went_down(&"the subscription's connection closed");
+                }
+                Wake::Heartbeat => {
+                    if let Some(live) = subscription.as_mut()
+                        && let Err(err) = bounded(self.timeout, live.sink.ping::<Value>()).await
+                    {
+                        subscription = None;
+                        self.went_down(&err);
+                    }
+                }
+                Wake::Retry => match self.reconnect().await {
+                    Ok(live) => {
+                        subscription = Some(live);
+                        backoff = MIN_BACKOFF;
+                        self.merged = false;
+                        self.connected.store(true, Ordering::Release);
+                        tracing::info!(
+                            target: TARGET,
+                            channel = %self.name,
+                            "revocations reach the other replicas again"
+                        );
+                    }
+                    Err(err) => {
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        tracing::debug!(target: TARGET, error = %err, "Redis still unreachable");
+                    }
+                },
+            }
+        }
+    }
+
+    /// Subscribes again, sends what waited, then reads the journal: in that
+    /// order, so that nothing published meanwhile is missed.
+    async fn reconnect(&mut self) -> Result<Subscription, RedisError> {
+        let subscription = Subscription::open(&self.client, &self.name, self.timeout).await?;
+        self.flush().await?;
+        self.catch_up().await?;
+        Ok(subscription)
+    }
+
+    /// Logs the start of an outage, once.
+    fn went_down(&self, why: &dyn std::fmt::Display) {
+        if self.connected.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                target: TARGET,
+                channel = %self.name,
+                error = %why,
+                "lost Redis: revocations stay on this replica until it is back, \
+                 and ticket upgrades are refused (503) meanwhile"
+            );
+        }
+    }
+
+    fn queue(&mut self, outgoing: Outgoing) {
+        if self.outbox.len() < MAX_OUTBOX {
+            self.outbox.push_back(outgoing);
+            return;
+        }
+        // Too many to keep: one revocation of everything, at the latest
+        // one's time, covers them all (and more): fail closed.
+        let at = self
+            .outbox
+            .iter()
+            .map(|waiting| waiting.at)
+            .fold(outgoing.at, u64::max);
+        let message = Message::<()> {
+            v: FORMAT,
+            origin: self.origin,
+            at,
+            of: Target::All,
+        };
+        let Ok(json) = serde_json::to_string(&message) else {
+            return;
+        };
+        self.outbox.clear();
+        self.outbox.push_back(Outgoing { at, json });
+        if !self.merged {
+            self.merged = true;
+            tracing::error!(
+                target: TARGET,
+                "more than {MAX_OUTBOX} revocations waiting for Redis: \
+                 they will reach the other replicas as one revocation of everything"
+            );
+        }
+    }
+
+    /// Sends the outbox, oldest first: each revocation is published and
+    /// added to the journal in one transaction.
+    async fn flush(&mut self) -> Result<(), RedisError> {
+        let window_ms = self.window_ms();
+        while let Some(waiting) = self.outbox.front() {
+            let oldest_kept = (wall_now() / 1_000_000).saturating_sub(window_ms);
+            let mut pipe = ::redis::pipe();
+            pipe.atomic()
+                .zadd(&self.name, &waiting.json, waiting.at / 1_000_000)
+                .ignore()
+                .zrembyscore(&self.name, "-inf", format!("({oldest_kept}"))
+                .ignore()
+                .pexpire(&self.name, i64::try_from(window_ms).unwrap_or(i64::MAX))
+                .ignore()
+                .publish(&self.name, &waiting.json)
+                .ignore();
+            let mut conn = self.manager.clone();
+            bounded(self.timeout, pipe.query_async::<()>(&mut conn)).await?;
+            self.outbox.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Applies the journal: every revocation of the last window.
+    async fn catch_up(&mut self) -> Result<(), RedisError> {
+        let since = (wall_now() / 1_000_000).saturating_sub(self.window_ms());
+        let mut conn = self.manager.clone();
+        let entries: Vec<Vec<u8>> = bounded(
+            self.timeout,
+            ::redis::cmd("ZRANGEBYSCORE")
+                .arg(&self.name)
+                .arg(since)
+                .arg("+inf")
+                .query_async(&mut conn),
+        )
+        .await?;
+        for entry in entries {
+            self.receive(&entry);
+        }
+        Ok(())
+    }
+
+    /// Applies a revocation another replica made.
+    fn receive(&self, payload: &[u8]) {
+        let message: Message<K> = match serde_json::from_slice(payload) {
+            Ok(message) => message,
+            // The category only: never the payload, which holds a key.
+            Err(err) => {
+                tracing::warn!(
+                    target: TARGET,
+                    error = ?err.classify(),
+                    "ignored a message on the revocation channel that does not decode"
+                );
+                return;
+            }
+        };
+        if message.v != FORMAT || message.origin == self.origin {
+            // Another format, or our own: applied when it was made.
+            return;
+        }
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        // Only the sockets whose tickets are at least as old as the
+        // revocation: one opened here since, with a newer ticket, stays.
+        match message.of {
+            Target::Key(key) => registry.revoke_key(key, message.at, Some(message.at)),
+            Target::All => registry.revoke_everything(message.at, Some(message.at)),
+        };
+    }
+
+    fn window_ms(&self) -> u64 {
+        self.registry
+            .upgrade()
+            .map_or(0, |registry| registry.window_nanos().div_ceil(1_000_000))
+    }
+}
+
+/// `call`, bounded by `timeout`.
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(RedisError::from((
+            ::redis::ErrorKind::Io,
+            "Redis did not answer in time",
+            format!("{timeout:?}"),
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_the_key_serialized_and_round_trip() {
+        let message = Message {
+            v: FORMAT,
+            origin: 7,
+            at: 1_700_000_000_000_000_000,
+            of: Target::Key(("alice".to_owned(), 3u32)),
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"origin":7,"at":1700000000000000000,"of":{"key":["alice",3]}}"#
+        );
+        let back: Message<(String, u32)> = serde_json::from_str(&json).unwrap();
+        assert!(matches!(back.of, Target::Key((name, 3)) if name == "alice"));
+        let all = serde_json::to_string(&Message::<u8> {
+            v: FORMAT,
+            origin: 7,
+            at: 1,
+            of: Target::All,
+        })
+        .unwrap();
+        assert_eq!(all, r#"{"v":1,"origin":7,"at":1,"of":"all"}"#);
+        assert!(matches!(
+            serde_json::from_str::<Message<u8>>(&all).unwrap().of,
+            Target::All
+        ));
+    }
+}

@@ -1,0 +1,258 @@
+//! Revocations across replicas through a real `redis-server` (feature
+//! `redis`): each replica is the revocation tests' app on its own port, with
+//! a `RedisStore` and a registry bridged to the same Redis.
+//!
+//! Each test starts its own server on a free loopback port and kills it at
+//! the end (see `support/redis_server.rs`).
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use redis_server::RedisServer;
+use tower_ws_ticket::{RedisStore, Revocations};
+
+use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, ticket};
+
+/// How long a revocation may take to reach another replica.
+const ACROSS: Duration = Duration::from_secs(1);
+
+/// One replica: its address, its store and its registry.
+struct Replica {
+    addr: SocketAddr,
+    store: RedisStore<User>,
+    revocations: Revocations<String>,
+}
+
+async fn replica(server: &RedisServer) -> Replica {
+    replica_under(server, "wst:").await
+}
+
+/// A replica whose registry uses the key prefix `prefix`.
+async fn replica_under(server: &RedisServer, prefix: &str) -> Replica {
+    let store = RedisStore::<User>::connect(server.url())
+        .await
+        .expect("store connects");
+    let revocations = Revocations::builder()
+        .key_prefix(prefix)
+        .connect(server.url())
+        .await
+        .expect("registry connects");
+    let addr = support::serve_axum(app(store.clone(), revocations.clone())).await;
+    Replica {
+        addr,
+        store,
+        revocations,
+    }
+}
+
+fn alice() -> String {
+    "alice".to_owned()
+}
+
+/// Waits until every replica's registry is subscribed again and its store
+/// answers.
+async fn until_back(replicas: &[&Replica]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for replica in replicas {
+        while !replica.revocations.is_available()
+            || replica.store.mint(User("probe".to_owned())).await.is_err()
+        {
+            assert!(Instant::now() < deadline, "no recovery after the restart");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_replica_closes_the_socket_on_another() {
+    captured();
+    let server = RedisServer::start();
+    let a = replica(&server).await;
+    let b = replica(&server).await;
+
+    // Minted on A, opened on B (the load balancer's doing).
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    let mut bob_on_b = open(a.addr, b.addr, "bob").await;
+    let minted_before = [ticket(a.addr, "alice").await, ticket(a.addr, "alice").await];
+
+    let started = Instant::now();
+    // No socket of alice's on A itself.
+    assert_eq!(a.revocations.revoke(&alice()), 0);
+    assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
+    let took = started.elapsed();
+    assert!(took < ACROSS, "took {took:?}");
+    assert_eq!(support::round_trip(&mut bob_on_b, "hi").await, "echo: hi");
+
+    // B refuses alice's older ticket though the revocation was made on A...
+    assert_eq!(
+        support::refused_status(&socket_url(b.addr, &minted_before[0])).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // ...and so does a replica started after it, from the journal.
+    let c = replica(&server).await;
+    assert_eq!(
+        support::refused_status(&socket_url(c.addr, &minted_before[1])).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A newer ticket of alice's opens a socket anywhere.
+    let mut again = open(a.addr, c.addr, "alice").await;
+    assert_eq!(support::round_trip(&mut again, "back").await, "echo: back");
+}
+
+/// A writer that appends everything to one shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Log lines holding every one of `needles`.
+    fn count(&self, needles: &[&str]) -> usize {
+        String::from_utf8_lossy(&self.0.lock().expect("capture lock"))
+            .lines()
+            .filter(|line| needles.iter().all(|needle| line.contains(needle)))
+            .count()
+    }
+}
+
+/// Everything the bridges log, from every test of this file: one global
+/// subscriber, installed by whichever test starts first (a thread-local
+/// one would miss events whose callsites another test's thread registered
+/// first). Tests tell their own lines apart by their channel.
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("tower_ws_ticket::revoke=debug")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    })
+}
+
+#[tokio::test]
+async fn after_redis_restarts_revocations_work_again_without_restarting_replicas() {
+    let captured = captured();
+    const CHANNEL: &str = "outage:revocations";
+    let mut server = RedisServer::start();
+    let a = replica_under(&server, "outage:").await;
+    let b = replica_under(&server, "outage:").await;
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    let mut carol_on_b = open(a.addr, b.addr, "carol").await;
+
+    server.kill();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while a.revocations.is_available() || b.revocations.is_available() {
+        assert!(Instant::now() < deadline, "the outage was not noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While Redis is down, revocations still work where they are made...
+    assert_eq!(b.revocations.revoke(&alice()), 1);
+    assert_eq!(close_code(&mut alice_on_b, support::STEP).await, SIGNED_OUT);
+    // ...and those made elsewhere wait for Redis: carol's socket is on B.
+    assert_eq!(a.revocations.revoke(&"carol".to_owned()), 0);
+    for i in 0..5 {
+        a.revocations.revoke(&format!("user-{i}"));
+        b.revocations.revoke(&format!("user-{i}"));
+    }
+    // The outage is logged once per replica, not per revocation.
+    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
+
+    server.restart();
+    until_back(&[&a, &b]).await;
+    // What A revoked during the outage reached B once Redis was back.
+    assert_eq!(close_code(&mut carol_on_b, ACROSS).await, SIGNED_OUT);
+    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
+    assert_eq!(
+        captured.count(&["reach the other replicas again", CHANNEL]),
+        2
+    );
+
+    // And a revocation made now crosses again, within a second.
+    let mut bob_on_b = open(a.addr, b.addr, "bob").await;
+    let started = Instant::now();
+    assert_eq!(a.revocations.revoke(&"bob".to_owned()), 0);
+    assert_eq!(close_code(&mut bob_on_b, ACROSS).await, SIGNED_OUT);
+    assert!(started.elapsed() < ACROSS);
+    // The key never shows in the logs.
+    assert_eq!(captured.count(&["carol"]), 0);
+}
+
+// Past the bridge's 5 s heartbeat: the `PING` on an idle subscription is
+// answered, and the bridge stays up.
+#[tokio::test]
+async fn an_idle_bridge_stays_connected() {
+    let captured = captured();
+    let server = RedisServer::start();
+    let a = replica_under(&server, "idle:").await;
+    let b = replica_under(&server, "idle:").await;
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(a.revocations.is_available() && b.revocations.is_available());
+    assert_eq!(captured.count(&["lost Redis", "idle:revocations"]), 0);
+    a.revocations.revoke(&alice());
+    assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
+}
+
+#[tokio::test]
+async fn connect_fails_clearly_when_redis_is_not_there() {
+    captured();
+    let port = redis_server::free_port();
+    let result = Revocations::<String>::builder()
+        .timeout(Duration::from_millis(300))
+        .connect(format!("redis://127.0.0.1:{port}/"))
+        .await;
+    assert!(result.is_err());
+}
+
+#[tokio::test]
+async fn the_bridge_stops_with_the_last_clone_of_the_registry() {
+    captured();
+    let server = RedisServer::start();
+    let revocations = Revocations::<String>::builder()
+        .connect(server.url())
+        .await
+        .expect("connects");
+    let clients = || async {
+        let mut raw = redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        list.lines().filter(|line| line.contains("sub=1")).count()
+    };
+    assert_eq!(clients().await, 1, "one subscription");
+    drop(revocations);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while clients().await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the subscription outlived the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
