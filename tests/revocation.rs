@@ -2,7 +2,7 @@
 //! handler selects on `Revocation::revoked()` and closes with 4401, real
 //! WebSocket clients, and a sign-out in the middle.
 
-mod support;
+use tower_ws_ticket_demo::testkit as support;
 
 use std::time::Duration;
 

@@ -3,11 +3,7 @@
 //! a `RedisStore` and a registry bridged to the same Redis.
 //!
 //! Each test starts its own server on a free loopback port and kills it at
-//! the end (see `support/redis_server.rs`).
-
-#[path = "support/redis_server.rs"]
-mod redis_server;
-mod support;
+//! the end (see `RedisServer` in the demo crate's `testkit`).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use redis_server::RedisServer;
 use tower_ws_ticket::{RedisStore, Revocations};
+use tower_ws_ticket_demo::testkit::{self as support, RedisServer};
 
 use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, ticket};
 
@@ -216,7 +212,7 @@ async fn an_idle_bridge_stays_connected() {
 #[tokio::test]
 async fn connect_fails_clearly_when_redis_is_not_there() {
     captured();
-    let port = redis_server::free_port();
+    let port = support::redis_server::free_port();
     let result = Revocations::<String>::builder()
         .timeout(Duration::from_millis(300))
         .connect(format!("redis://127.0.0.1:{port}/"))

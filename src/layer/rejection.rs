@@ -46,7 +46,8 @@ impl Rejection {
             | RejectReason::BadInternal
             | RejectReason::TokenInGatedMode
             | RejectReason::BadToken
-            | RejectReason::WrongAudience => StatusCode::UNAUTHORIZED,
+            | RejectReason::WrongAudience
+            | RejectReason::Revoked => StatusCode::UNAUTHORIZED,
         }
     }
 }

@@ -35,7 +35,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::marker::PhantomData;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -97,6 +97,16 @@ struct Shared<I> {
     /// `quota`, they add up to `max_outstanding`.
     pool: AtomicUsize,
     max_outstanding: usize,
+    /// Set while the store is full: consumes then hand their places
+    /// straight to the pool, so that a refused mint need not look for them
+    /// in every shard.
+    tight: AtomicBool,
+    /// While `tight`: the monotonic time (store nanoseconds) before which
+    /// no ticket can expire, so a refused mint until then costs O(1).
+    full_until: AtomicU64,
+    /// Full walks over the shards, for tests of what a refused mint costs.
+    #[cfg(test)]
+    walks: AtomicUsize,
     /// The cap per identity, when there is one.
     per_identity: Option<Box<dyn Quota<I>>>,
     ttl: Duration,
@@ -254,8 +264,12 @@ impl<I> MemoryStore<I> {
             match filed {
                 Ok(()) => {}
                 Err(refused) => {
-                    // Give the place back to the shard's quota.
-                    shard.live.fetch_sub(1, Ordering::Relaxed);
+                    // Give the place back: to the shard's quota, or while
+                    // the store is full to the pool (the lock is held).
+                    shard.live.fetch_sub(1, Ordering::SeqCst);
+                    if store.tight.load(Ordering::SeqCst) {
+                        store.take_spare(shard);
+                    }
                     match refused {
                         // A 64-bit lookup half collided with a live
                         // ticket's: draw again.
@@ -334,8 +348,12 @@ impl<I> MemoryStore<I> {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         };
         let shard = store.expiry_shard(parts.lookup);
-        shard.live.fetch_sub(1, Ordering::Relaxed);
+        // SeqCst pairs with `reclaim` setting `tight`: either this consume
+        // sees the flag and gives its place back, or the walk after the
+        // flag sees the lower count and takes the place itself.
+        shard.live.fetch_sub(1, Ordering::SeqCst);
         shard.consumed.fetch_add(1, Ordering::Relaxed);
+        store.give_back_if_tight(shard);
         if let Some(quota) = &store.per_identity {
             quota.release(&stored.identity, store);
         }
@@ -444,29 +462,84 @@ impl<I> Shared<I> {
             .map_or(0, batch)
     }
 
-    /// Reclaims expired tickets in every shard and returns the places each
-    /// holds beyond its live tickets to the pool, one shard at a time;
-    /// `false` when it found none and the pool is still empty.
+    /// Finds places for a mint that found none in its shard nor in the
+    /// pool; `false` when the store is full.
     ///
-    /// O(shards); a mint runs it only when the pool is empty. When other
-    /// mints drain what it returned before this one claims a place, the
-    /// mint runs it again: each round that finds places lets some mint
-    /// through, so the rounds end.
+    /// Refused mints are the cheap case, since a flood of them is the
+    /// attack: once a walk over every shard (reaping expired tickets, taking
+    /// back the places shards hold beyond their live tickets) has found
+    /// none, the store is `tight`. While it is, consumes hand their places
+    /// straight to the pool, and nothing expires before `full_until`, so a
+    /// mint until then looks at the pool alone: O(1), whatever the shard
+    /// count. A walk comes again only once `full_until` has passed, and it
+    /// reaps at least the pair that set it, so walks are paid for by minted
+    /// tickets, never by refused mints.
     fn reclaim(&self) -> bool {
         let now = self.now_nanos();
+        if self.tight.load(Ordering::SeqCst) && now < self.full_until.load(Ordering::Acquire) {
+            return self.pool.load(Ordering::Relaxed) > 0;
+        }
+        let (found, oldest) = self.walk(now);
+        if found > 0 || self.pool.load(Ordering::Relaxed) > 0 {
+            self.tight.store(false, Ordering::SeqCst);
+            return true;
+        }
+        // Full. The oldest pair left (a live ticket's or a consumed one's:
+        // either way a lower bound) says when the next ticket can expire.
+        let expiry = oldest.map_or(u64::MAX, |at| {
+            at.saturating_add(self.ttl_nanos).saturating_add(1)
+        });
+        self.full_until.store(expiry, Ordering::Release);
+        if !self.tight.swap(true, Ordering::SeqCst) {
+            // Consumes that ran during the walk may have missed the flag
+            // and left their places in a shard: one more walk finds them.
+            let (found, _) = self.walk(now);
+            if found > 0 {
+                return true;
+            }
+        }
+        self.pool.load(Ordering::Relaxed) > 0
+    }
+
+    /// Reaps expired tickets in every shard and returns to the pool the
+    /// places each holds beyond its live tickets, one shard at a time: the
+    /// places found, and the mint time of the oldest pair left in any
+    /// shard. O(shards).
+    fn walk(&self, now: u64) -> (usize, Option<u64>) {
+        #[cfg(test)]
+        self.walks.fetch_add(1, Ordering::Relaxed);
         let mut found = 0;
+        let mut oldest: Option<u64> = None;
         for shard in &self.expiry {
             let mut fifo = shard.lock();
             self.reap(shard, &mut fifo, now);
-            let quota = shard.quota.load(Ordering::Relaxed);
-            // A consume may lower `live` meanwhile; that leaves a place or
-            // two in the shard, never gives away one in use.
-            let spare = quota - shard.live.load(Ordering::Relaxed).min(quota);
-            shard.quota.store(quota - spare, Ordering::Relaxed);
-            self.pool.fetch_add(spare, Ordering::Relaxed);
-            found += spare;
+            found += self.take_spare(shard);
+            if let Some(front) = fifo.front() {
+                oldest = Some(oldest.map_or(front.at, |at| at.min(front.at)));
+            }
         }
-        found > 0 || self.pool.load(Ordering::Relaxed) > 0
+        (found, oldest)
+    }
+
+    /// Returns to the pool the places `shard` holds beyond its live
+    /// tickets; the caller holds its lock. How many.
+    fn take_spare(&self, shard: &ExpiryShard) -> usize {
+        let quota = shard.quota.load(Ordering::Relaxed);
+        // A consume may lower `live` meanwhile; that leaves a place in the
+        // shard, never gives away one in use.
+        let spare = quota - shard.live.load(Ordering::SeqCst).min(quota);
+        shard.quota.store(quota - spare, Ordering::Relaxed);
+        self.pool.fetch_add(spare, Ordering::Relaxed);
+        spare
+    }
+
+    /// After a consume in `shard`: while the store is full, hands the
+    /// freed place to the pool at once, where a mint in any shard finds it.
+    fn give_back_if_tight(&self, shard: &ExpiryShard) {
+        if self.tight.load(Ordering::SeqCst) {
+            let _fifo = shard.lock();
+            self.take_spare(shard);
+        }
     }
 
     fn reap_all(&self) {
@@ -778,6 +851,10 @@ impl<I> MemoryStoreBuilder<I> {
                 expiry,
                 pool: AtomicUsize::new(self.max_outstanding),
                 max_outstanding: self.max_outstanding,
+                tight: AtomicBool::new(false),
+                full_until: AtomicU64::new(0),
+                #[cfg(test)]
+                walks: AtomicUsize::new(0),
                 per_identity: self.per_identity,
                 ttl: self.ttl,
                 ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),

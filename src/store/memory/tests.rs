@@ -670,3 +670,35 @@ fn minted_at_follows_the_tickets_age_on_the_stores_clock() {
         "{age:?}"
     );
 }
+
+#[test]
+fn refused_mints_at_the_cap_cost_the_same_whatever_the_shard_count() {
+    // A flood of refused mints is the attack: after the walk that finds
+    // the store full, refusing walks no shard at all.
+    let clock = ManualClock::new();
+    let store = MemoryStore::<u32>::builder()
+        .max_outstanding(8)
+        .shards(1 << 16)
+        .clock(clock.clone())
+        .build();
+    let tickets: Vec<_> = (0..8).map(|i| store.mint(i).unwrap()).collect();
+    let walks = || store.shared.walks.load(Ordering::Relaxed);
+    let before = walks();
+    for _ in 0..10_000 {
+        assert_eq!(store.mint(9).unwrap_err(), MintError::Full);
+    }
+    // The walk that found it full, and the one after it saw the flag.
+    assert!(walks() - before <= 2, "{} walks", walks() - before);
+
+    // A consume frees a place at once, with no walk: still exact.
+    let before = walks();
+    store.consume(tickets[0].expose_secret()).unwrap();
+    store.mint(10).expect("the place a consume freed");
+    assert_eq!(store.mint(11).unwrap_err(), MintError::Full);
+    assert_eq!(walks(), before);
+
+    // Expiry frees places too: the next mint after it walks once.
+    clock.advance(Duration::from_secs(31));
+    store.mint(12).expect("expired places come back");
+    assert_eq!(store.len(), 1);
+}
