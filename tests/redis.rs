@@ -170,7 +170,7 @@ async fn ticket_expires_in_redis() {
     let dropped = store.mint(user(2)).await.expect("mint");
 
     // Redis holds the TTL: it counts down from 300 ms.
-    let keys = ticket_keys(&mut raw, "wst:").await;
+    let keys = ticket_keys(&mut raw, store.key_prefix()).await;
     assert_eq!(keys.len(), 2);
     for key in &keys {
         let pttl: i64 = raw.pttl(key).await.expect("PTTL");
@@ -183,13 +183,48 @@ async fn ticket_expires_in_redis() {
 
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(
-        ticket_keys(&mut raw, "wst:").await.is_empty(),
+        ticket_keys(&mut raw, store.key_prefix()).await.is_empty(),
         "expired in Redis"
     );
     // Redis cannot tell an expired ticket from an unknown one.
     let err = store.consume(dropped.expose_secret()).await.unwrap_err();
     assert!(matches!(err, TicketError::Unknown(_)), "{err:?}");
     assert_eq!(store.outstanding().await, Ok(Some(0)));
+}
+
+#[tokio::test]
+async fn applications_sharing_a_redis_do_not_share_tickets_by_default() {
+    // App A's ticket for "alice" must not open app B's socket for "alice"
+    // when neither set a key prefix: the default is derived from the
+    // executable and the identity type (finding 7 of the hardening issue).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct AppAUser(String);
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct AppBUser(String);
+    let server = RedisServer::start();
+    let a = RedisStore::<AppAUser>::connect(server.url())
+        .await
+        .expect("connect a");
+    let b = RedisStore::<AppBUser>::connect(server.url())
+        .await
+        .expect("connect b");
+    assert_ne!(a.key_prefix(), b.key_prefix());
+    assert!(a.key_prefix().starts_with("wst:") && a.key_prefix().ends_with(':'));
+    let ticket = a.mint(AppAUser("alice".into())).await.expect("mint");
+    let err = b.consume(ticket.expose_secret()).await.unwrap_err();
+    assert!(matches!(err, TicketError::Unknown(_)), "{err:?}");
+    // Replicas of one application agree.
+    let a2 = RedisStore::<AppAUser>::connect(server.url())
+        .await
+        .expect("connect a2");
+    assert_eq!(a2.key_prefix(), a.key_prefix());
+    assert_eq!(
+        a2.consume(ticket.expose_secret())
+            .await
+            .expect("consume")
+            .identity,
+        AppAUser("alice".into())
+    );
 }
 
 #[tokio::test]
@@ -534,7 +569,7 @@ async fn audiences_hold_across_replicas_and_old_values_still_decode() {
     // is written as the previous release wrote it (format 1), and reads as
     // a ticket without an audience.
     let old = a.mint(user(3)).await.expect("mint");
-    let key = ticket_keys(&mut raw, "wst:").await.remove(0);
+    let key = ticket_keys(&mut raw, a.key_prefix()).await.remove(0);
     let value: Vec<u8> = raw.get(&key).await.expect("GET");
     assert_eq!(value[0], 1);
     assert!(matches!(
@@ -642,14 +677,14 @@ async fn bad_data_in_redis_is_an_error_not_a_panic() {
 
     // A value that is not ours at all.
     let ticket = store.mint(user(1)).await.expect("mint");
-    let key = ticket_keys(&mut raw, "wst:").await.remove(0);
+    let key = ticket_keys(&mut raw, store.key_prefix()).await.remove(0);
     let _: () = raw.set(&key, "garbage").await.expect("SET");
     let err = store.consume(ticket.expose_secret()).await.unwrap_err();
     assert!(matches!(err, TicketError::Unknown(_)), "{err:?}");
 
     // Ours, but the identity no longer decodes (say, a changed type).
     let ticket = store.mint(user(2)).await.expect("mint");
-    let key = ticket_keys(&mut raw, "wst:").await.remove(0);
+    let key = ticket_keys(&mut raw, store.key_prefix()).await.remove(0);
     let mut value: Vec<u8> = raw.get(&key).await.expect("GET");
     let json_at = value.len() - br#"{"id":2,"name":"user-2"}"#.len();
     value.truncate(json_at);
@@ -660,7 +695,7 @@ async fn bad_data_in_redis_is_an_error_not_a_panic() {
 
     // Not even a string: Redis refuses GETDEL, the store reports it.
     let ticket = store.mint(user(3)).await.expect("mint");
-    let key = ticket_keys(&mut raw, "wst:").await.remove(0);
+    let key = ticket_keys(&mut raw, store.key_prefix()).await.remove(0);
     let _: () = raw.del(&key).await.expect("DEL");
     let _: () = raw.lpush(&key, "x").await.expect("LPUSH");
     let err = store.consume(ticket.expose_secret()).await.unwrap_err();

@@ -18,9 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder, wall_now};
+use crate::store::deployment_prefix;
 
-/// Default prefix, the Redis store's.
-const DEFAULT_PREFIX: &str = "wst:";
 /// Default bound on one call to Redis.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The channel and the journal are this name, after the prefix. Ticket keys
@@ -60,9 +59,13 @@ enum Target<K> {
 }
 
 impl<K> RevocationsBuilder<K> {
-    /// The prefix of the Redis channel and key the bridge uses (default
-    /// `wst:`, the Redis store's): `<prefix>revocations`. Replicas of one
-    /// application share it; give another application its own.
+    /// The prefix of the Redis channel and key the bridge uses:
+    /// `<prefix>revocations`. Replicas of one application share it; another
+    /// application sharing the Redis needs its own, or it would close this
+    /// one's sockets. The default, `wst:<8 hex digits>:`, is derived from
+    /// the running executable's file name and the key type's name, as the
+    /// Redis store's is; set it when replicas run differently named
+    /// executables.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = Some(prefix.into());
@@ -112,7 +115,11 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let prefix = self.key_prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+        let prefix = self
+            .key_prefix
+            .clone()
+            .unwrap_or_else(deployment_prefix::<K>);
+        let prefix = prefix.as_str();
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut info = url.into_connection_info()?;
         let tcp = info.tcp_settings().clone().set_nodelay(true);

@@ -58,6 +58,8 @@ mod memory;
 mod redis;
 
 #[cfg(feature = "redis")]
+pub(crate) use self::redis::deployment_prefix;
+#[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 

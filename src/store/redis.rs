@@ -20,8 +20,8 @@ use crate::audience::Audience;
 use crate::error::{MintError, Redacted, StoreUnavailable, TicketError};
 use crate::ticket::{Ticket, TicketParts};
 
-/// Default key prefix.
-const DEFAULT_PREFIX: &str = "wst:";
+/// What every default key prefix starts with.
+const PREFIX_HEAD: &str = "wst:";
 /// Default bound on one call.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Attempts after the first failed one, each connection attempt: with the
@@ -713,6 +713,34 @@ impl Shared {
     }
 }
 
+/// The default key prefix for a deployment whose values are of type `T`:
+/// `wst:` and 8 hex digits of a digest of the running executable's file
+/// name and `T`'s type name, then `:`. Replicas of one application run the
+/// same executable with the same types, so they agree; two applications
+/// sharing a Redis differ unless both are equal.
+pub(crate) fn deployment_prefix<T: ?Sized>() -> String {
+    let executable = std::env::current_exe()
+        .ok()
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let digest = Sha256::new()
+        .chain_update(b"tower-ws-ticket key prefix\0")
+        .chain_update(executable.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(std::any::type_name::<T>().as_bytes())
+        .finalize();
+    let mut prefix = String::with_capacity(PREFIX_HEAD.len() + 9);
+    prefix.push_str(PREFIX_HEAD);
+    for byte in &digest[..4] {
+        prefix.push_str(&format!("{byte:02x}"));
+    }
+    prefix.push(':');
+    prefix
+}
+
 /// The key of a ticket: the prefix, then the lookup half's bytes in hex.
 fn ticket_key(prefix: &str, lookup: u64) -> String {
     let mut key = String::with_capacity(prefix.len() + 16);
@@ -1009,7 +1037,7 @@ impl<I> RedisStoreBuilder<I> {
     fn new() -> Self {
         Self {
             ttl: DEFAULT_TTL,
-            prefix: DEFAULT_PREFIX.to_owned(),
+            prefix: deployment_prefix::<I>(),
             max_outstanding: None,
             max_per_identity: None,
             key_of: None,
@@ -1026,9 +1054,16 @@ impl<I> RedisStoreBuilder<I> {
         self
     }
 
-    /// The prefix of every key the store writes (default `wst:`). Give
-    /// each application sharing a Redis its own prefix; replicas of one
-    /// application share theirs.
+    /// The prefix of every key the store writes. Replicas of one
+    /// application share theirs; each application sharing a Redis needs its
+    /// own, or one application redeems another's tickets for the same
+    /// identity value.
+    ///
+    /// The default is derived per deployment, `wst:<8 hex digits>:`, from
+    /// the running executable's file name and the identity type's name, so
+    /// two applications differ unless both match. Set it yourself when
+    /// replicas run differently named executables, and to read the keys in
+    /// Redis by a name of your choosing.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -1232,6 +1267,17 @@ mod tests {
         let (mut value, _) = encode_value(identity, audience.as_ref(), cap).expect("serializes");
         value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(parts));
         value
+    }
+
+    #[test]
+    fn default_prefixes_differ_by_type_and_agree_within_one() {
+        struct A;
+        struct B;
+        let a = deployment_prefix::<A>();
+        assert_eq!(a, deployment_prefix::<A>());
+        assert_ne!(a, deployment_prefix::<B>());
+        assert_eq!(a.len(), "wst:".len() + 8 + 1);
+        assert!(a.starts_with("wst:") && a.ends_with(':'));
     }
 
     #[test]
