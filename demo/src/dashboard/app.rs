@@ -51,11 +51,12 @@ impl App {
         Self::with_origins(store, addr, origins::page_origins(addr))
     }
 
-    /// [`new`](Self::new), with the origins pages may mint tickets and
-    /// open sockets from given explicitly (`http://host:port`, as a
-    /// browser sends `Origin`): for a server that browsers reach under
-    /// another name than its bound address, a reverse proxy's say. Empty
-    /// turns the Origin checks off.
+    /// [`new`](Self::new), with the origins pages may open the sockets
+    /// from given explicitly (`http://host:port`, as a browser sends
+    /// `Origin`): for a server that browsers reach under another name than
+    /// its bound address, a reverse proxy's say. The mint route admits
+    /// them too, besides a page on the request's own host (it refuses
+    /// cross-site requests only). Empty turns the sockets' allowlist off.
     pub fn with_origins<T>(store: T, addr: SocketAddr, origins: Vec<String>) -> Self
     where
         T: TicketStore<Identity = User>,
@@ -63,8 +64,8 @@ impl App {
         if origins.is_empty() {
             tracing::warn!(
                 %addr,
-                "listening on an unspecified address: the Origin allowlist is off, since \
-                 the host name browsers will use is unknown; tickets still stop cross-site \
+                "no Origin allowlist (none given, or listening on an unspecified address, \
+                 whose host name browsers will use is unknown); tickets still stop cross-site \
                  sockets (the session cookie is SameSite=Strict, so no other site can mint)"
             );
         }
