@@ -11,14 +11,25 @@
 //! `.ci/run` installs them when absent and runs this. Without them the test
 //! fails with a message saying what to install; it never passes silently.
 //! `CHROMIUM` and `CHROMEDRIVER` name other binaries (same major version).
-//! It leaves screenshots of the page mid-session at
-//! `target/dashboard-screenshot.png` and before sign-in at
-//! `target/dashboard-signin.png`.
+//!
+//! One browser session drives the page through the client module
+//! (`/ws-ticket.js`): sign in, connect, echo, a replayed ticket closed with
+//! 4401, the server dropping the socket with 4401 and the client
+//! reconnecting with a fresh ticket, sign-out (the client's next mint gets
+//! 401 and it stops for good), the socket with and without an app protocol
+//! (`/protocols`), and a page whose Origin the socket's allowlist does not
+//! hold (the layer closes the socket with 4403 and the client stops). The
+//! server's access log
+//! is captured to count mint requests and to check that no socket URL
+//! carried a ticket. Screenshots of each state land in
+//! `target/browser-<state>.png`.
 
+use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -32,30 +43,47 @@ use tower_ws_ticket_demo::dashboard::{App, User};
 /// How long the page may take to reach any one expected state.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// How long a stopped client is watched for mint requests it should not
+/// make: several times its first backoff (250 to 500 ms).
+const QUIET: Duration = Duration::from_secs(3);
+
 /// Where the programs are looked for when they are not on `PATH`.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-#[tokio::test]
-async fn page_signs_in_connects_echoes_and_reconnects() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_keeps_one_socket_through_the_client_module() {
+    let log = AccessLog::install();
     let chromium = program("chromium", "CHROMIUM", CHROMIUM);
     let driver = Chromedriver::start(&program("chromedriver", "CHROMEDRIVER", CHROMEDRIVER));
 
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let app = App::new(MemoryStore::<User>::new(), addr);
-    tokio::spawn(async move { app.serve(listener).await.expect("demo server") });
+    // The demo as `cargo run --example dashboard` serves it.
+    let addr = serve(|addr| App::new(MemoryStore::<User>::new(), addr)).await;
+    // The same demo, allowing pages from http://127.0.0.1:PORT only; the
+    // browser loads it from http://localhost:PORT, an Origin it refuses.
+    let strict = serve(|addr| {
+        App::with_origins(
+            MemoryStore::<User>::new(),
+            addr,
+            vec![format!("http://{addr}")],
+        )
+    })
+    .await;
 
     let browser = driver.connect(&chromium).await;
     let run = Run {
         browser: &browser,
-        addr,
+        log: &log,
     };
     // Close the browser even when a step fails, so no Chromium outlives
     // the test; then report the failure.
-    let outcome = AssertUnwindSafe(run.session()).catch_unwind().await;
+    let outcome = AssertUnwindSafe(async {
+        run.dashboard(addr).await;
+        run.protocols(addr).await;
+        run.forbidden_origin(strict).await;
+    })
+    .catch_unwind()
+    .await;
     let closed = browser.close().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -63,81 +91,134 @@ async fn page_signs_in_connects_echoes_and_reconnects() {
     closed.expect("close the browser");
 }
 
+/// Binds a free loopback port, builds the app for it and serves it.
+async fn serve(app: impl FnOnce(SocketAddr) -> App) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let app = app(addr);
+    tokio::spawn(async move { app.serve(listener).await.expect("demo server") });
+    addr
+}
+
 struct Run<'a> {
     browser: &'a Client,
-    addr: SocketAddr,
+    log: &'a AccessLog,
 }
 
 impl Run<'_> {
-    async fn session(&self) {
+    /// The dashboard, from sign-in to sign-out.
+    async fn dashboard(&self, addr: SocketAddr) {
         let b = self.browser;
-        b.set_window_size(1280, 1000).await.expect("window size");
-        b.goto(&format!("http://{}/", self.addr))
+        b.set_window_size(1280, 1400).await.expect("window size");
+        b.goto(&format!("http://{addr}/"))
             .await
             .expect("load the page");
 
-        // Not signed in: the page shows the sign-in form.
+        // Not signed in: the page shows the sign-in form, and mints nothing.
         self.wait_for(
             "the sign-in form",
             "return !document.getElementById('signin').hidden",
         )
         .await;
-        save_screenshot(b, "dashboard-signin.png").await;
-        let name = b.find(Locator::Id("user")).await.expect("name field");
-        name.send_keys("Ada Lovelace").await.expect("type the name");
-        b.find(Locator::Id("signin-button"))
-            .await
-            .expect("sign-in button")
-            .click()
-            .await
-            .expect("sign in");
+        save_screenshot(b, "browser-signin.png").await;
+        assert_eq!(self.log.mints(None), 0, "an anonymous visit minted");
+        self.sign_in("Ada Lovelace").await;
 
-        // Signed in: a ticket is minted and the socket opens with it.
-        self.wait_text("status", "connected (ticket #1)").await;
+        // Signed in: the client mints a ticket and opens the socket with it.
+        self.wait_text("status", "open").await;
+        self.wait_text("connections", "1").await;
         self.wait_text_containing("greeting", "Hello, Ada Lovelace!")
             .await;
         self.wait_text("who-name", "Ada Lovelace").await;
-        self.wait_text_containing("ticket-ttl", "30 s").await;
-
+        self.wait_text("tickets", "1").await;
+        // No app protocol offered: the server selected the marker.
+        self.wait_text_containing("protocol", "ws-ticket (the marker")
+            .await;
         self.say("hello from chromium").await;
+        save_screenshot(b, "browser-open.png").await;
 
-        // Reconnect: a fresh ticket, since the first one is spent.
+        // Reconnect: the client drops the socket and mints afresh.
         self.click("reconnect").await;
-        self.wait_text("status", "connected (ticket #2)").await;
-        self.wait_text_containing("ticket-id", "#2").await;
+        self.wait_text("connections", "2").await;
+        self.wait_text("tickets", "2").await;
+        self.wait_text("status", "open").await;
         self.say("second message, after the reconnect").await;
 
-        // Replay the spent ticket: refused before the upgrade.
+        // A used ticket replayed by the page: the layer accepts the
+        // handshake and closes it at once with 4401, which the page reads.
         self.click("replay").await;
-        self.wait_text_containing("replay-result", "Replay refused.")
+        self.wait_text_containing("replay-result", "Replay refused with close code 4401")
             .await;
 
         // The child publishes over /api/pub; drop its socket and see it
-        // come back with the same attach URL.
+        // come back with the same credential.
         self.wait_text_containing("child-status", "tick").await;
         self.click("drop-child").await;
         self.wait_text_containing("child-status", "connection #2")
             .await;
-        // The session is still up after all that.
-        self.wait_text("status", "connected (ticket #2)").await;
 
+        // The server drops the page's socket with 4401: the client mints a
+        // fresh ticket at once and reconnects.
+        let mints = self.log.mints(Some(200));
+        self.click("drop-socket").await;
+        self.wait_text("connections", "3").await;
+        self.wait_text("tickets", "3").await;
+        self.wait_text("status", "open").await;
+        self.wait_for(
+            "a log entry: closed 4401, minting again",
+            "return [...document.querySelectorAll('#client-log li')].some(li => \
+             li.dataset.state === 'minting' && li.dataset.closeCode === '4401' && \
+             li.dataset.cause === 'close' && li.textContent.includes('4401') && \
+             li.textContent.includes('minting'));",
+        )
+        .await;
+        self.wait_text_containing("last-close", "4401").await;
+        assert_eq!(
+            self.log.mints(Some(200)),
+            mints + 1,
+            "one fresh ticket for the reconnect"
+        );
+        self.say("third message, after the server's 4401").await;
         // Leave a half-typed message in the box, as a user mid-session would.
         b.find(Locator::Id("message"))
             .await
             .expect("message field")
-            .send_keys("typing a third…")
+            .send_keys("typing a fourth…")
             .await
             .expect("type");
-        save_screenshot(b, "dashboard-screenshot.png").await;
+        save_screenshot(b, "browser-reconnected-4401.png").await;
 
-        // Sign out (a same-origin form post, through the CSRF layer): the
-        // session is gone, and the page is back at the sign-in form.
+        // Sign out: the session ends; the client's next mint gets 401, and
+        // it stops for good with "signed out".
+        assert_eq!(self.log.mints(Some(401)), 0);
         self.click("logout").await;
+        self.wait_text("status", "stopped: signed out").await;
         self.wait_for(
-            "the sign-in form after sign-out",
-            "return !document.getElementById('signin').hidden",
+            "the signed-out notice and the sign-in form",
+            "return !document.getElementById('signed-out').hidden && \
+             !document.getElementById('signin').hidden && \
+             document.getElementById('who').hidden;",
         )
         .await;
+        self.wait_for(
+            "a log entry: mint 401, stopped",
+            "return [...document.querySelectorAll('#client-log li')].some(li => \
+             li.dataset.state === 'stopped' && li.dataset.reason === 'signed out' && \
+             li.dataset.mintStatus === '401');",
+        )
+        .await;
+        let stopped_at = self.log.mints(None);
+        tokio::time::sleep(QUIET).await;
+        assert_eq!(
+            self.log.mints(None),
+            stopped_at,
+            "the stopped client minted again"
+        );
+        assert_eq!(self.log.mints(Some(401)), 1);
+        self.wait_text("status", "stopped: signed out").await;
+        save_screenshot(b, "browser-signed-out.png").await;
         let me = b
             .execute(
                 "return fetch('/api/me', { cache: 'no-store' }).then(r => r.status);",
@@ -146,6 +227,115 @@ impl Run<'_> {
             .await
             .expect("ask /api/me");
         assert_eq!(me, json!(401), "still signed in after sign-out");
+
+        // Every socket the browser opened carried its ticket in
+        // Sec-WebSocket-Protocol: no socket URL in the access log held one.
+        assert!(self.log.count("uri=/api/ws}", None) >= 3);
+        assert_eq!(
+            self.log.count("uri=/api/ws?", None),
+            0,
+            "a socket URL carried a query"
+        );
+    }
+
+    /// `/protocols`: one socket offering `chat.v1` beside the ticket, one
+    /// offering no app protocol.
+    async fn protocols(&self, addr: SocketAddr) {
+        let b = self.browser;
+        b.goto(&format!("http://{addr}/"))
+            .await
+            .expect("load the page");
+        self.wait_for(
+            "the sign-in form",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
+        self.sign_in("Grace Hopper").await;
+        self.wait_text("status", "open").await;
+
+        b.goto(&format!("http://{addr}/protocols"))
+            .await
+            .expect("load /protocols");
+        for (row, selected) in [("with", "chat.v1"), ("without", "ws-ticket (marker)")] {
+            self.wait_for(
+                &format!("the socket {row} an app protocol: {selected}, echoed"),
+                &format!(
+                    "const row = document.getElementById({row}); \
+                     return row.querySelector('.selected').textContent === {selected} && \
+                     row.querySelector('.echo').dataset.tone === 'ok' && \
+                     row.querySelector('.state').textContent === 'stopped: closed';",
+                    row = json!(row),
+                    selected = json!(selected),
+                ),
+            )
+            .await;
+        }
+        save_screenshot(b, "browser-protocols.png").await;
+        assert_eq!(
+            self.log.count("uri=/api/ws?", None),
+            0,
+            "a socket URL carried a query"
+        );
+    }
+
+    /// A page on an Origin the socket's allowlist does not hold. The mint
+    /// route admits it (it refuses cross-site requests, and this page is
+    /// on the server's own host), so the client gets a ticket; the socket
+    /// layer refuses the Origin, accepts the handshake and closes it at
+    /// once with 4403, and the client stops with "forbidden" for good.
+    async fn forbidden_origin(&self, strict: SocketAddr) {
+        let b = self.browser;
+        let port = strict.port();
+        // The other server is quiet now (its pages are gone): whatever
+        // follows is this one's.
+        let mints = self.log.mints(None);
+        let mints_ok = self.log.mints(Some(200));
+        let sockets = self.log.count("uri=/api/ws}", Some(101));
+        b.goto(&format!("http://localhost:{port}/"))
+            .await
+            .expect("load the page from localhost");
+        self.wait_for(
+            "the sign-in form",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
+        // Signing in works: the CSRF layer compares the Origin with the
+        // Host, both localhost here. The sockets are what the allowlist
+        // guards.
+        self.sign_in("Mallory").await;
+        self.wait_text("status", "stopped: forbidden").await;
+        self.wait_for(
+            "a log entry: closed 4403, stopped",
+            "return [...document.querySelectorAll('#client-log li')].some(li => \
+             li.dataset.state === 'stopped' && li.dataset.reason === 'forbidden' && \
+             li.dataset.cause === 'close' && li.dataset.closeCode === '4403');",
+        )
+        .await;
+        tokio::time::sleep(QUIET).await;
+        // Which refusal stopped it: the socket's 4403, after one mint that
+        // succeeded and one handshake (accepted, then closed); nothing
+        // after it.
+        assert_eq!(self.log.mints(Some(200)), mints_ok + 1);
+        assert_eq!(
+            self.log.mints(None),
+            mints + 1,
+            "the stopped client minted again"
+        );
+        assert_eq!(self.log.count("uri=/api/ws}", Some(101)), sockets + 1);
+        self.wait_text("last-close", "4403 “origin”").await;
+        self.wait_text("connections", "0").await;
+        self.wait_text("status", "stopped: forbidden").await;
+        save_screenshot(b, "browser-forbidden.png").await;
+    }
+
+    async fn sign_in(&self, name: &str) {
+        let field = self
+            .browser
+            .find(Locator::Id("user"))
+            .await
+            .expect("name field");
+        field.send_keys(name).await.expect("type the name");
+        self.click("signin-button").await;
     }
 
     /// Sends `text` from the page and waits for the server's echo.
@@ -207,7 +397,7 @@ impl Run<'_> {
                 return;
             }
             if Instant::now() > deadline {
-                let path = screenshot_path("dashboard-screenshot-failure.png");
+                let path = screenshot_path("browser-failure.png");
                 if let Ok(shot) = self.browser.screenshot().await {
                     let _ = std::fs::write(&path, shot);
                 }
@@ -226,6 +416,63 @@ impl Run<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// The demo servers' access log (tower-http's `TraceLayer`: one line per
+/// response, with the method and the redacted URI), captured for the whole
+/// test. A line does not say which server wrote it, so the phases run one
+/// after the other and each counts what happened since it began.
+#[derive(Clone, Default)]
+struct AccessLog(Arc<Mutex<Vec<u8>>>);
+
+impl AccessLog {
+    /// Installs the global subscriber: the demo's filter at INFO, which
+    /// holds every response line.
+    fn install() -> Self {
+        let log = Self::default();
+        let writer = log.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tower_ws_ticket_demo::logging::filter("info"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        log
+    }
+
+    /// Responses so far to requests whose redacted URI starts with
+    /// `uri_prefix` (`uri=/api/ws?` for a socket URL with a query), with
+    /// `status` when given.
+    fn count(&self, uri_prefix: &str, status: Option<u16>) -> usize {
+        let text = {
+            let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let status = status.map(|code| format!("status={code}"));
+        text.lines()
+            .filter(|line| line.contains("finished processing request"))
+            .filter(|line| line.contains(uri_prefix))
+            .filter(|line| status.as_deref().is_none_or(|s| line.contains(s)))
+            .count()
+    }
+
+    /// Mint requests answered so far, with `status` when given.
+    fn mints(&self, status: Option<u16>) -> usize {
+        self.count("uri=/api/auth/ws-ticket}", status)
+    }
+}
+
+impl io::Write for AccessLog {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -2,17 +2,27 @@
 //! example's own app (`tower_ws_ticket_demo::dashboard`), served on real TCP
 //! on loopback, driven with a real HTTP client and tokio-tungstenite.
 //!
+//! The page's socket refuses with close codes (`accept_then_close`), as a
+//! browser needs: a refused handshake opens, then closes at once with 4401
+//! or 4403. The child's socket refuses with HTTP statuses.
+//!
+//! The page itself, in Chromium, is `tests/browser.rs`.
+//!
 //! What the demo logs over a whole session is checked apart, at TRACE
 //! level, in `tests/dashboard_log.rs`.
 
 use bytes::Bytes;
 use futures_util::SinkExt as _;
 use futures_util::future::join_all;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tower_ws_ticket::wire::{CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED};
 use tower_ws_ticket_demo::dashboard;
 use tower_ws_ticket_demo::testkit;
 use tower_ws_ticket_demo::testkit::dashboard::{Demo, child_news_containing, echo, next_of_kind};
@@ -59,7 +69,7 @@ async fn sign_in_mint_connect_and_echo() {
 }
 
 #[tokio::test]
-async fn replayed_ticket_is_refused_with_401() {
+async fn replayed_ticket_is_refused_with_4401() {
     let demo = start().await;
     let cookie = demo.sign_in("Grace").await;
     let ticket = demo.mint(&cookie).await;
@@ -67,16 +77,13 @@ async fn replayed_ticket_is_refused_with_401() {
 
     let mut socket = testkit::connect(&url).await.expect("first use opens");
     next_of_kind(&mut socket, "greeting").await;
-    assert_eq!(
-        testkit::refused_status(&url).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(testkit::refused_close_code(&url).await, CLOSE_UNAUTHORIZED);
     // The refusal did not disturb the socket the ticket opened.
     assert_eq!(echo(&mut socket, "still here").await, "still here");
 }
 
 #[tokio::test]
-async fn upgrade_without_a_valid_ticket_is_refused_with_401() {
+async fn upgrade_without_a_valid_ticket_is_refused_with_4401() {
     let demo = start().await;
     for path in [
         "/api/ws",
@@ -85,11 +92,101 @@ async fn upgrade_without_a_valid_ticket_is_refused_with_401() {
         "/api/ws?token=anything",
     ] {
         assert_eq!(
-            testkit::refused_status(&demo.ws(path)).await,
-            StatusCode::UNAUTHORIZED,
+            testkit::refused_close_code(&demo.ws(path)).await,
+            CLOSE_UNAUTHORIZED,
             "{path}"
         );
     }
+    // A handshake no browser would send (no `Sec-WebSocket-Key`) keeps the
+    // HTTP status: there is no socket to close.
+    let request = Request::get(demo.http("/api/ws"))
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-version", "13")
+        .body(Full::default())
+        .expect("request");
+    assert_eq!(testkit::send(request).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// The page's client sends its ticket as a `Sec-WebSocket-Protocol` entry.
+/// The server selects the app's protocol when the page offers it, and the
+/// `ws-ticket` marker when it offers none; either way the ticket works
+/// once.
+#[tokio::test]
+async fn the_page_sends_its_ticket_in_the_subprotocol() {
+    let demo = start().await;
+    let cookie = demo.sign_in("Ada").await;
+
+    let ticket = demo.mint(&cookie).await;
+    let (mut socket, selected) = demo.connect_page(&ticket, &[]).await;
+    assert_eq!(selected.as_deref(), Some("ws-ticket"));
+    assert!(next_of_kind(&mut socket, "greeting").await.contains("Ada"));
+    assert_eq!(
+        echo(&mut socket, "no app protocol").await,
+        "no app protocol"
+    );
+    // Used: the same entry again opens, and is closed with 4401.
+    let (mut replay, _) = demo.connect_page(&ticket, &[]).await;
+    assert_eq!(
+        u16::from(testkit::close_frame(&mut replay).await.code),
+        CLOSE_UNAUTHORIZED
+    );
+
+    let ticket = demo.mint(&cookie).await;
+    let (mut socket, selected) = demo.connect_page(&ticket, &[dashboard::APP_PROTOCOL]).await;
+    assert_eq!(selected.as_deref(), Some(dashboard::APP_PROTOCOL));
+    assert!(next_of_kind(&mut socket, "greeting").await.contains("Ada"));
+    assert_eq!(echo(&mut socket, "over chat.v1").await, "over chat.v1");
+}
+
+/// `POST /api/ws/drop` closes the caller's own page sockets with 4401 (a
+/// page's client then mints a fresh ticket and reconnects), and nobody
+/// else's.
+#[tokio::test]
+async fn drop_closes_the_callers_page_sockets_with_4401() {
+    let demo = start().await;
+    let ada = demo.sign_in("Ada").await;
+    let grace = demo.sign_in("Grace").await;
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let ticket = demo.mint(&ada).await;
+        let (mut socket, _) = demo.connect_page(&ticket, &[]).await;
+        next_of_kind(&mut socket, "greeting").await;
+        sockets.push(socket);
+    }
+    let ticket = demo.mint(&grace).await;
+    let (mut other, _) = demo.connect_page(&ticket, &[]).await;
+    next_of_kind(&mut other, "greeting").await;
+
+    assert_eq!(
+        demo.post("/api/ws/drop", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let request = Request::post(demo.http("/api/ws/drop"))
+        .header(COOKIE, &ada)
+        .body(Full::default())
+        .expect("request");
+    let (status, headers, body) = testkit::send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[CACHE_CONTROL], "no-store");
+    assert_eq!(body, r#"{"dropped":2}"#);
+    for socket in &mut sockets {
+        // Child news may come first; the close follows.
+        let frame = loop {
+            match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(socket)).await {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
+                Ok(Some(Ok(Message::Text(_)))) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
+        assert_eq!(frame.reason.as_str(), dashboard::DROPPED_REASON);
+    }
+    // Grace's socket is untouched, and Ada can reconnect with a new ticket.
+    assert_eq!(echo(&mut other, "still here").await, "still here");
+    let ticket = demo.mint(&ada).await;
+    let (mut again, _) = demo.connect_page(&ticket, &[]).await;
+    next_of_kind(&mut again, "greeting").await;
 }
 
 #[tokio::test]
@@ -209,7 +306,8 @@ async fn cross_site_requests_are_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!headers.contains_key(SET_COOKIE));
 
-    // A socket opened from another origin: 403, and the ticket survives.
+    // A socket opened from another origin: closed with 4403, and the
+    // ticket survives.
     let cookie = demo.sign_in("Ada").await;
     let ticket = demo.mint(&cookie).await;
     let url = demo.ws(&format!("/api/ws?ticket={ticket}"));
@@ -217,12 +315,13 @@ async fn cross_site_requests_are_refused() {
     hostile
         .headers_mut()
         .insert(ORIGIN, "http://evil.example".parse().expect("header"));
-    match tokio_tungstenite::connect_async(hostile).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        }
-        other => panic!("expected a 403, got {:?}", other.map(|_| "an open socket")),
-    }
+    let (mut refused, _) = tokio_tungstenite::connect_async(hostile)
+        .await
+        .expect("the refusal is a handshake, then a close");
+    assert_eq!(
+        u16::from(testkit::close_frame(&mut refused).await.code),
+        CLOSE_FORBIDDEN
+    );
     // The page's own origin (and localhost, on loopback) is allowed.
     for origin in [
         demo.origin(),
@@ -280,6 +379,7 @@ async fn cross_site_posts_are_refused() {
         for path in [
             "/login",
             "/logout",
+            "/api/ws/drop",
             "/api/child/drop",
             "/api/auth/ws-ticket",
         ] {
@@ -330,9 +430,9 @@ async fn fifty_clients_at_once() {
     assert_eq!(sockets.len(), 50);
 
     // Every one of those tickets is spent now.
-    let replays = urls.iter().map(|url| testkit::refused_status(url));
-    for status in join_all(replays).await {
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let replays = urls.iter().map(|url| testkit::refused_close_code(url));
+    for code in join_all(replays).await {
+        assert_eq!(code, CLOSE_UNAUTHORIZED);
     }
 }
 
@@ -355,20 +455,28 @@ async fn pub_socket_takes_only_the_internal_credential() {
         testkit::refused_status(&demo.ws("/api/pub")).await,
         StatusCode::UNAUTHORIZED
     );
-    // Nor is the internal credential any good on the page's socket.
+    // Nor is the internal credential any good on the page's socket, in
+    // either channel.
     let internal = demo.internal_credential();
     assert_eq!(
-        testkit::refused_status(&demo.ws(&format!("/api/ws?internal={internal}"))).await,
-        StatusCode::UNAUTHORIZED
+        testkit::refused_close_code(&demo.ws(&format!("/api/ws?internal={internal}"))).await,
+        CLOSE_UNAUTHORIZED
+    );
+    let offered = testkit::offered_protocols(&internal, &[]);
+    let (mut refused, _) = testkit::connect_offering(demo.ws("/api/ws"), &offered)
+        .await
+        .expect("the refusal is a handshake, then a close");
+    assert_eq!(
+        u16::from(testkit::close_frame(&mut refused).await.code),
+        CLOSE_UNAUTHORIZED
     );
 
-    // The attach URL works any number of times; what a child publishes
+    // The credential works any number of times; what a child publishes
     // reaches the pages.
     let mut page = demo.open_page_socket("Ada").await;
     for round in 0..3 {
-        let mut child = testkit::connect(demo.child_url.expose_secret())
-            .await
-            .expect("the attach URL is multi-use");
+        let (mut child, selected) = demo.connect_child().await;
+        assert_eq!(selected.as_deref(), Some("ws-ticket"), "round {round}");
         let said = format!("published by a second child, round {round}");
         child
             .send(Message::text(said.clone()))
@@ -379,8 +487,29 @@ async fn pub_socket_takes_only_the_internal_credential() {
     }
 }
 
+/// The child dials a URL without its credential (issue 9, finding 8: the
+/// attach URL used to reach TRACE logs), and offers the credential as a
+/// `Sec-WebSocket-Protocol` entry instead.
 #[tokio::test]
-async fn dropped_child_reconnects_with_the_same_attach_url() {
+async fn the_child_attaches_with_its_credential_in_the_subprotocol() {
+    let demo = start().await;
+    let internal = demo.internal_credential();
+    assert!(internal.starts_with("wsi_"));
+    assert_eq!(demo.child.url(), demo.ws("/api/pub"));
+    assert!(!format!("{:?}", demo.child).contains(&internal));
+    let request = demo.child.request().expect("a WebSocket URL");
+    assert!(!request.uri().to_string().contains("internal"));
+    assert_eq!(
+        request.headers()["sec-websocket-protocol"],
+        format!("ws-ticket, ws-ticket.{internal}").as_str()
+    );
+    // The in-process child is attached that way already.
+    let mut page = demo.open_page_socket("Ada").await;
+    child_news_containing(&mut page, "connection #1").await;
+}
+
+#[tokio::test]
+async fn dropped_child_reconnects_with_the_same_credential() {
     let demo = start().await;
     let mut page = demo.open_page_socket("Ada").await;
     child_news_containing(&mut page, "connection #1").await;
@@ -400,26 +529,70 @@ async fn dropped_child_reconnects_with_the_same_attach_url() {
 }
 
 #[tokio::test]
-async fn secrets_stay_out_of_the_page() {
+async fn secrets_stay_out_of_the_pages() {
     let demo = start().await;
     let internal = demo.internal_credential();
 
-    let (status, headers, page) = testkit::send(
-        Request::get(demo.http("/"))
+    for path in ["/", "/protocols"] {
+        let (status, headers, page) = testkit::send(
+            Request::get(demo.http(path))
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page.contains(&internal), "{path}");
+        assert!(!page.contains("wsi_"), "{path}");
+        assert!(
+            !page.contains("innerHTML"),
+            "{path} inserts server text with textContent only"
+        );
+        assert!(!page.contains("__NONCE__"), "{path}");
+        assert!(
+            page.contains("from '/ws-ticket.js'"),
+            "{path} uses the client module"
+        );
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        // Strict: scripts with this response's nonce, and the module from
+        // this origin; no inline script without the nonce, nothing else.
+        let csp = headers[CONTENT_SECURITY_POLICY].to_str().expect("ASCII");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce");
+        assert!(
+            csp.contains(&format!("script-src 'nonce-{nonce}' 'self';")),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert!(csp.starts_with("default-src 'none';"), "{csp}");
+        assert!(
+            page.contains(&format!("<script type=\"module\" nonce=\"{nonce}\">")),
+            "{path}"
+        );
+    }
+}
+
+/// The pages import the client module from the demo itself: the
+/// repository's `client/ws-ticket.js`, byte for byte.
+#[tokio::test]
+async fn the_client_module_is_served_at_a_stable_path() {
+    let demo = start().await;
+    let (status, headers, body) = testkit::send(
+        Request::get(demo.http(dashboard::CLIENT_MODULE_PATH))
             .body(Full::default())
             .expect("request"),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(!page.contains(&internal));
-    assert!(!page.contains("wsi_"));
-    assert!(
-        !page.contains("innerHTML"),
-        "the page inserts server text with textContent only"
-    );
-    assert!(!page.contains("__NONCE__"));
-    let csp = headers["content-security-policy"].to_str().expect("ASCII");
-    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    assert_eq!(headers[CONTENT_TYPE], "text/javascript; charset=utf-8");
+    assert_eq!(headers[CACHE_CONTROL], "no-cache");
+    assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let shipped = include_str!("../client/ws-ticket.js");
+    assert_eq!(body, shipped);
+    assert_eq!(dashboard::CLIENT_MODULE, shipped);
+    assert!(body.contains("export function connect("));
 }
 
 /// `REDIS_URL=… cargo run --example dashboard --features redis`: the same
@@ -439,9 +612,6 @@ async fn the_demo_runs_on_redis() {
     let mut socket = testkit::connect(&url).await.expect("opens over Redis");
     assert!(next_of_kind(&mut socket, "greeting").await.contains("Ada"));
     assert_eq!(echo(&mut socket, "over redis").await, "over redis");
-    assert_eq!(
-        testkit::refused_status(&url).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(testkit::refused_close_code(&url).await, CLOSE_UNAUTHORIZED);
     child_news_containing(&mut socket, "tick").await;
 }

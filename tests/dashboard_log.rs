@@ -11,6 +11,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::StatusCode;
+use tower_ws_ticket::wire::CLOSE_UNAUTHORIZED;
 use tower_ws_ticket_demo::logging;
 use tower_ws_ticket_demo::testkit;
 use tower_ws_ticket_demo::testkit::dashboard::{Demo, child_news_containing, echo, next_of_kind};
@@ -30,20 +31,31 @@ async fn a_whole_session_leaves_no_secret_in_the_log() {
     next_of_kind(&mut socket, "greeting").await;
     assert_eq!(echo(&mut socket, "hello").await, "hello");
 
-    // The spent ticket again: refused.
-    assert_eq!(
-        testkit::refused_status(&url).await,
-        StatusCode::UNAUTHORIZED
-    );
+    // The spent ticket again: refused (accepted, then closed with 4401).
+    assert_eq!(testkit::refused_close_code(&url).await, CLOSE_UNAUTHORIZED);
 
-    // The child at work, dropped, and back with the same attach URL (the
-    // internal credential in it): its second handshake is logged too.
+    // The child at work, dropped, and back with the same credential (in
+    // its subprotocol header): its second handshake is logged too.
     child_news_containing(&mut socket, "tick").await;
     assert_eq!(
         demo.post("/api/child/drop", Some(&cookie)).await,
         StatusCode::NO_CONTENT
     );
     child_news_containing(&mut socket, "connection #2").await;
+
+    // The page's way: a ticket in the subprotocol, the socket dropped from
+    // the server side with 4401, then a fresh ticket. (The drop
+    // closes every socket of this sign-in, the first one too.)
+    let in_header = demo.mint(&cookie).await;
+    let (mut page, _) = demo.connect_page(&in_header, &[]).await;
+    next_of_kind(&mut page, "greeting").await;
+    assert_eq!(
+        demo.post("/api/ws/drop", Some(&cookie)).await,
+        StatusCode::OK
+    );
+    let fresh = demo.mint(&cookie).await;
+    let (mut page, _) = demo.connect_page(&fresh, &[]).await;
+    next_of_kind(&mut page, "greeting").await;
 
     // Sign out: the cookie mints nothing any more.
     assert_eq!(
@@ -63,7 +75,9 @@ async fn a_whole_session_leaves_no_secret_in_the_log() {
     // every credential redacted.
     for seen in [
         "uri=/api/ws?ticket=REDACTED",
-        "uri=/api/pub?internal=REDACTED",
+        "uri=/api/ws}",
+        "uri=/api/pub}",
+        "uri=/api/ws/drop}",
         "uri=/login",
         "uri=/logout",
         "finished processing request",
@@ -82,10 +96,13 @@ async fn a_whole_session_leaves_no_secret_in_the_log() {
     ] {
         assert!(logs.contains(seen), "{seen:?} is not in the log:\n{logs}");
     }
-    // tungstenite dumps each client handshake request (the URL with its
-    // credential) at TRACE; the demo's filter turns that target off, while
-    // the rest of tungstenite still logs at TRACE. Both of the child's
-    // handshakes happened: it attached twice.
+    // The child sends its credential in a header, not in the URL (issue 9,
+    // finding 8): no `?internal=` anywhere, not even redacted.
+    assert!(!logs.contains("internal="), "the child dialled ?internal=");
+    // tungstenite dumps each client handshake request (the URL, and the
+    // headers with the credential) at TRACE; the demo's filter turns that
+    // target off, while the rest of tungstenite still logs at TRACE. Both
+    // of the child's handshakes happened: it attached twice.
     assert!(
         logs.contains("tungstenite::handshake::machine"),
         "no tungstenite TRACE lines in the log:\n{logs}"
@@ -104,6 +121,9 @@ async fn a_whole_session_leaves_no_secret_in_the_log() {
     for (what, secret) in [
         ("a ticket", ticket.as_str()),
         ("a ticket's secret part", &ticket[8..]),
+        ("a ticket sent in the subprotocol", in_header.as_str()),
+        ("its secret part", &in_header[8..]),
+        ("the ticket after the drop", fresh.as_str()),
         ("the internal credential", internal.as_str()),
         ("the session cookie", session.as_str()),
     ] {

@@ -13,11 +13,13 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite;
 use tower_ws_ticket::{ChildCredential, InternalCredential};
 use tower_ws_ticket_demo::common::{DEMO_USER_HEADER, MINT_PATH, Store};
 use tower_ws_ticket_demo::stack_axum::app;
 use tower_ws_ticket_demo::testkit::{
-    connect, mint_for, next_text, refused_status, round_trip, send, serve_axum,
+    connect, connect_offering, mint_for, next_text, offered_protocols, refused_status, round_trip,
+    send, serve_axum,
 };
 
 async fn serve() -> (SocketAddr, InternalCredential) {
@@ -44,6 +46,32 @@ async fn ticket_opens_api_ws_once() {
     assert_eq!(round_trip(&mut socket, "ping").await, "ping");
 
     assert_eq!(refused_status(&url).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// entry. The handler selects no protocol of its own, so the layer answers
+/// with the `ws-ticket` marker selected, without which a browser (and
+/// tokio-tungstenite) fails the handshake. Still single-use.
+#[tokio::test]
+async fn ticket_in_the_subprotocol_opens_api_ws_once() {
+    let (addr, _) = serve().await;
+    let ticket = mint_for(addr, "alice").await;
+    let url = format!("ws://{addr}/api/ws");
+    let offered = offered_protocols(&ticket, &[]);
+
+    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
+        .await
+        .expect("a fresh ticket in the subprotocol opens /api/ws");
+    assert_eq!(selected.as_deref(), Some("ws-ticket"));
+    assert_eq!(next_text(&mut socket).await, "hello alice");
+    assert_eq!(round_trip(&mut socket, "ping").await, "ping");
+
+    match connect_offering(url.as_str(), &offered).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
+    }
 }
 
 #[tokio::test]

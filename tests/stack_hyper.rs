@@ -16,11 +16,13 @@ use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tower_ws_ticket_demo::common::Store;
 use tower_ws_ticket_demo::stack_hyper::WS_PREFIX;
 use tower_ws_ticket_demo::testkit::{
-    STEP, connect, mint_for, next_text, read_response, refused_status, round_trip, send,
+    STEP, connect, connect_offering, mint_for, next_text, offered_protocols, read_response,
+    refused_status, round_trip, send,
 };
 
 async fn start() -> SocketAddr {
@@ -45,13 +47,26 @@ async fn h2_websocket_connect(
     addr: SocketAddr,
     path_and_query: &str,
 ) -> Response<Incoming> {
-    let request = Request::builder()
+    h2_websocket_connect_offering(client, addr, path_and_query, None).await
+}
+
+/// [`h2_websocket_connect`], offering `protocols` in
+/// `Sec-WebSocket-Protocol` when given.
+async fn h2_websocket_connect_offering(
+    client: &mut SendRequest<Empty<Bytes>>,
+    addr: SocketAddr,
+    path_and_query: &str,
+    protocols: Option<&str>,
+) -> Response<Incoming> {
+    let mut request = Request::builder()
         .method(Method::CONNECT)
         .uri(format!("http://{addr}{path_and_query}"))
         .header("sec-websocket-version", "13")
-        .extension(Protocol::from_static("websocket"))
-        .body(Empty::new())
-        .expect("request");
+        .extension(Protocol::from_static("websocket"));
+    if let Some(protocols) = protocols {
+        request = request.header("sec-websocket-protocol", protocols);
+    }
+    let request = request.body(Empty::new()).expect("request");
     tokio::time::timeout(STEP, client.send_request(request))
         .await
         .expect("CONNECT answered in time")
@@ -75,6 +90,52 @@ async fn h1_ticket_opens_the_socket_once() {
         refused_status(&format!("ws://{addr}{WS_PREFIX}")).await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// entry, over HTTP/1.1 and over HTTP/2. The hand-written handshake selects
+/// no protocol, so the layer answers with the `ws-ticket` marker selected
+/// (on the 101, and on the CONNECT's 200); without it a browser (and
+/// tokio-tungstenite) fails the handshake. Each ticket works once.
+#[tokio::test]
+async fn ticket_in_the_subprotocol_opens_the_socket_once_on_both_protocols() {
+    let addr = start().await;
+
+    // HTTP/1.1.
+    let ticket = mint_for(addr, "grace").await;
+    let url = format!("ws://{addr}{WS_PREFIX}");
+    let offered = offered_protocols(&ticket, &[]);
+    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
+        .await
+        .expect("a fresh ticket in the subprotocol opens the socket");
+    assert_eq!(selected.as_deref(), Some("ws-ticket"));
+    assert_eq!(next_text(&mut socket).await, "hello grace");
+    assert_eq!(round_trip(&mut socket, "over h1").await, "over h1");
+    match connect_offering(url.as_str(), &offered).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
+    }
+
+    // HTTP/2 extended CONNECT.
+    let ticket = mint_for(addr, "ivan").await;
+    let offered = offered_protocols(&ticket, &[]);
+    let mut client = h2_client(addr).await;
+    let response =
+        h2_websocket_connect_offering(&mut client, addr, WS_PREFIX, Some(&offered)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["sec-websocket-protocol"], "ws-ticket");
+    let upgraded = tokio::time::timeout(STEP, hyper::upgrade::on(response))
+        .await
+        .expect("upgrade in time")
+        .expect("the CONNECT stream is handed over");
+    let mut socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    assert_eq!(next_text(&mut socket).await, "hello ivan");
+    assert_eq!(round_trip(&mut socket, "over h2").await, "over h2");
+    let replay = h2_websocket_connect_offering(&mut client, addr, WS_PREFIX, Some(&offered)).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

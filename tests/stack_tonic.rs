@@ -7,13 +7,15 @@ use tower_ws_ticket_demo::{stack_tonic, testkit};
 
 use futures_util::StreamExt;
 use http::StatusCode;
+use tokio_tungstenite::tungstenite;
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_ws_ticket_demo::common::Store;
 use tower_ws_ticket_demo::testkit::{
-    connect, mint_for, next_text, refused_status, round_trip, serve_on_loopback,
+    connect, connect_offering, mint_for, next_text, offered_protocols, refused_status, round_trip,
+    serve_on_loopback,
 };
 
 /// Which server runs the app.
@@ -79,6 +81,32 @@ async fn socket_on_the_grpc_port_opens_with_a_ticket_once() {
 
     assert_eq!(refused_status(&url).await, StatusCode::UNAUTHORIZED);
     // The gRPC service is still there after the socket traffic.
+    assert_eq!(health_check(addr).await, ServingStatus::Serving);
+}
+
+/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// entry, on the port gRPC shares. The axum handler selects no protocol,
+/// so the layer answers with the `ws-ticket` marker selected.
+#[tokio::test]
+async fn ticket_in_the_subprotocol_opens_the_socket_on_the_grpc_port_once() {
+    let addr = start(Server::Upgrades).await;
+    let ticket = mint_for(addr, "carol").await;
+    let url = format!("ws://{addr}/api/ws");
+    let offered = offered_protocols(&ticket, &[]);
+
+    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
+        .await
+        .expect("a fresh ticket in the subprotocol opens /api/ws");
+    assert_eq!(selected.as_deref(), Some("ws-ticket"));
+    assert_eq!(next_text(&mut socket).await, "hello carol");
+    assert_eq!(round_trip(&mut socket, "via header").await, "via header");
+
+    match connect_offering(url.as_str(), &offered).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
+    }
     assert_eq!(health_check(addr).await, ServingStatus::Serving);
 }
 

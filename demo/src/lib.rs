@@ -9,7 +9,7 @@
 //!
 //! | module | what it holds | example |
 //! |---|---|---|
-//! | [`dashboard`] | the browser demo: sign-in on tower-sessions, the ticket flow, a server-spawned child, an access log through tower-http's `TraceLayer` | `dashboard` |
+//! | [`dashboard`] | the browser demo: sign-in on tower-sessions, a page on the browser client module (tickets in the subprotocol, close codes), a server-spawned child, an access log through tower-http's `TraceLayer` | `dashboard` |
 //! | [`stack_axum`] | axum 0.8: two socket routes, each with its own `route_layer` | `stack_axum` |
 //! | [`stack_tonic`] | tonic 0.14: gRPC and a guarded socket on one port | `stack_tonic` |
 //! | [`stack_warp`] | warp 0.4: a `warp::ws()` filter behind the layer | `stack_warp` |

@@ -4,13 +4,12 @@
 //! Two rules hold whatever `RUST_LOG` says:
 //!
 //! - **No secret.** tungstenite dumps each client handshake request, URL
-//!   included, at TRACE under the target `tungstenite::handshake::client`.
-//!   The dashboard's in-process child dials with the internal credential
-//!   in its URL, so [`filter`] turns that target off ([`SILENCED`]); the
-//!   only other line it has is a bare "Client handshake done." at DEBUG.
-//!   (Once the credential travels in the `Sec-WebSocket-Protocol` header
-//!   instead, the URL is harmless; the request dump still holds the
-//!   header, so the target stays off.)
+//!   and headers included, at TRACE under the target
+//!   `tungstenite::handshake::client`. The dashboard's in-process child
+//!   offers the internal credential in its `Sec-WebSocket-Protocol` header
+//!   (its URL holds none), so [`filter`] turns that target off
+//!   ([`SILENCED`]); the only other line it has is a bare "Client handshake
+//!   done." at DEBUG.
 //! - **No colour codes in a file.** ANSI colours only when standard output
 //!   is a terminal, so `cargo run --example dashboard > log.txt` stays
 //!   readable and greppable.

@@ -1,6 +1,8 @@
-//! The dashboard demo: a browser page that signs in (on tower-sessions),
-//! mints single-use WebSocket tickets and opens a socket with them, beside
-//! a server-spawned "child" that attaches with the internal credential.
+//! The dashboard demo: a browser page that signs in (on tower-sessions) and
+//! keeps one socket open with single-use tickets through the browser client
+//! (`client/ws-ticket.js`, served at `/ws-ticket.js`), showing the close
+//! codes it gets and what it does about them, beside a server-spawned
+//! "child" that attaches with the internal credential.
 //!
 //! ```text
 //! cargo run --example dashboard                  # http://127.0.0.1:3000/

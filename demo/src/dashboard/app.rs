@@ -4,22 +4,26 @@ use std::io;
 use std::net::SocketAddr;
 
 use axum::ServiceExt;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::Extensions;
+use axum::extract::{ConnectInfo, FromRef, Request};
+use axum::http::header::X_CONTENT_TYPE_OPTIONS;
+use axum::http::{Extensions, HeaderValue};
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Router, serve};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
-use tower_ws_ticket::{InternalCredential, MintService, TicketStore, WsTicketLayer};
+use tower_ws_ticket::{
+    ChildCredential, InternalCredential, MintService, TicketStore, WsTicketLayer,
+};
 
-use super::child::{self, AttachUrl};
+use super::child::{self, ChildAttach};
 use super::child_hub::ChildHub;
 use super::child_socket::{child_socket, drop_child};
-use super::page::page;
-use super::page_socket::page_socket;
+use super::page::{CLIENT_MODULE_PATH, client_module, page, protocols_page};
+use super::page_socket::{drop_page_sockets, page_socket};
+use super::page_sockets::PageSockets;
 use super::sign_in::{me, sign_in, sign_out};
 use super::user::User;
 use super::{access_log, origins, session};
@@ -29,12 +33,13 @@ use super::{access_log, origins, session};
 #[derive(Debug)]
 pub struct App {
     router: Router,
-    child_url: AttachUrl,
+    child: ChildAttach,
 }
 
 impl App {
     /// Builds the routes over the ticket store `store`, for a server bound
-    /// to `addr`.
+    /// to `addr`, which pages may use from the origins
+    /// [`page_origins`](origins::page_origins) lists for it.
     ///
     /// Generic over the store so that the example's `main.rs` can pick the
     /// memory store or, with `--features redis` and `REDIS_URL`, the Redis
@@ -43,12 +48,24 @@ impl App {
     where
         T: TicketStore<Identity = User>,
     {
-        let origins = origins::page_origins(addr);
+        Self::with_origins(store, addr, origins::page_origins(addr))
+    }
+
+    /// [`new`](Self::new), with the origins pages may open the sockets
+    /// from given explicitly (`http://host:port`, as a browser sends
+    /// `Origin`): for a server that browsers reach under another name than
+    /// its bound address, a reverse proxy's say. The mint route admits
+    /// them too, besides a page on the request's own host (it refuses
+    /// cross-site requests only). Empty turns the sockets' allowlist off.
+    pub fn with_origins<T>(store: T, addr: SocketAddr, origins: Vec<String>) -> Self
+    where
+        T: TicketStore<Identity = User>,
+    {
         if origins.is_empty() {
             tracing::warn!(
                 %addr,
-                "listening on an unspecified address: the Origin allowlist is off, since \
-                 the host name browsers will use is unknown; tickets still stop cross-site \
+                "no Origin allowlist (none given, or listening on an unspecified address, \
+                 whose host name browsers will use is unknown); tickets still stop cross-site \
                  sockets (the session cookie is SameSite=Strict, so no other site can mint)"
             );
         }
@@ -61,23 +78,32 @@ impl App {
             }
         };
 
-        // The page's socket: tickets only.
-        let page_layer =
-            allow(WsTicketLayer::new(store.clone())).audit_label(|user: &User| user.name.clone());
+        // The page's socket: tickets only. Browsers cannot read the HTTP
+        // status of a refused handshake (every refusal is close code 1006
+        // to a page), so refusals are accepted and closed at once with a
+        // code the page's client acts on: 4401 mint again, 4403 stop, 1013
+        // back off.
+        let page_layer = allow(WsTicketLayer::new(store.clone()))
+            .accept_then_close()
+            .audit_label(|user: &User| user.name.clone());
         // The child's socket: the internal credential only. A ticket sent
-        // here is refused (401) without being consumed.
+        // here is refused (401) without being consumed. HTTP statuses, the
+        // default: the child is no browser, and reads them.
         let pub_layer = allow(WsTicketLayer::new(store.clone()))
             .internal_credential(InternalCredential::generate())
             .without_tickets();
 
         // Read once, as a spawned child would read it from its environment.
-        // Neither can fail: the layer has an internal credential and the
-        // base URL carries no query.
-        let child_url = pub_layer
-            .child_credential()
-            .expect("the /api/pub layer has an internal credential")
-            .attach_url(&format!("ws://{}/api/pub", child::dial_addr(addr)))
-            .expect("the base URL carries no credential parameter");
+        // The layer's own choice for its mode: gated, with an internal
+        // credential, so always `Internal` (the loopback mode's session
+        // token travels in the query only, and this layer has none).
+        let Some(ChildCredential::Internal(credential)) = pub_layer.child_credential() else {
+            unreachable!("the /api/pub layer is gated, with an internal credential")
+        };
+        let child = ChildAttach::new(
+            format!("ws://{}/api/pub", child::dial_addr(addr)),
+            credential,
+        );
 
         let mut mint = MintService::new(store)
             .peer_addr(peer_addr)
@@ -96,11 +122,12 @@ impl App {
             .route("/api/me", get(me))
             .route_layer(middleware::from_fn(session::identify));
 
-        // The page's state-changing POSTs: the forms and the drop button.
+        // The page's state-changing POSTs: the forms and the drop buttons.
         // The CSRF layer refuses them cross-site before any handler runs.
         let posts = Router::new()
             .route("/login", post(sign_in))
             .route("/logout", post(sign_out))
+            .route("/api/ws/drop", post(drop_page_sockets))
             .route("/api/child/drop", post(drop_child))
             .route_layer(origins::csrf());
 
@@ -115,29 +142,29 @@ impl App {
 
         let router = Router::new()
             .route("/", get(page))
+            .route("/protocols", get(protocols_page))
+            .route(CLIENT_MODULE_PATH, get(client_module))
             .merge(signed_in)
             .merge(posts)
             .merge(page_ws)
             .merge(child_ws)
-            .with_state(ChildHub::default())
+            .with_state(Shared::default())
             .layer(session::layer());
 
-        Self {
-            router,
-            child_url: AttachUrl::new(child_url),
-        }
+        Self { router, child }
     }
 
-    /// The child's attach URL. It carries the internal credential: for the
-    /// child and for tests that check the credential stays out of sight.
-    pub fn child_attach_url(&self) -> &AttachUrl {
-        &self.child_url
+    /// How the child attaches: the URL, and the internal credential it
+    /// offers as a subprotocol. For the child, and for tests that check
+    /// the credential stays out of sight.
+    pub fn child_attach(&self) -> &ChildAttach {
+        &self.child
     }
 
     /// Starts the in-process child: it attaches to `/api/pub` with the
     /// internal credential and reconnects whenever its socket drops.
     pub fn spawn_child(&self) -> JoinHandle<()> {
-        tokio::spawn(child::run(self.child_url.clone()))
+        tokio::spawn(child::run(self.child.clone()))
     }
 
     /// Starts the child and serves on `listener` until the server fails;
@@ -152,6 +179,15 @@ impl App {
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
         let child = AbortOnDrop(self.spawn_child());
         let service = ServiceBuilder::new()
+            // No response may be read as a type other than its own: the
+            // pages' CSP lets same-origin scripts run (the client module),
+            // and this keeps a JSON answer from passing for one.
+            .map_response(|mut response: Response| {
+                response
+                    .headers_mut()
+                    .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                response
+            })
             // TraceLayer wraps the body; axum serves its own body type.
             .map_response(IntoResponse::into_response)
             .layer(access_log::layer())
@@ -162,6 +198,29 @@ impl App {
         let served = serve(listener, make_service).await;
         drop(child);
         served
+    }
+}
+
+/// What the routes share (the router's state); each handler takes the part
+/// it needs (`State<ChildHub>`, `State<PageSockets>`). Cheap to clone:
+/// clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    /// What the child tells the pages.
+    pub child: ChildHub,
+    /// The pages' open sockets, for the drop button.
+    pub pages: PageSockets,
+}
+
+impl FromRef<Shared> for ChildHub {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.child.clone()
+    }
+}
+
+impl FromRef<Shared> for PageSockets {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.pages.clone()
     }
 }
 

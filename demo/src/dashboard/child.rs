@@ -1,18 +1,27 @@
 //! The in-process "child": what a server-spawned helper process would do,
-//! as a task. It gets its attach URL once, at start, and reuses it on
+//! as a task. It gets its credential once, at start, and reuses it on
 //! every reconnect, which a single-use ticket could not do.
 //!
-//! The attach URL carries the internal credential, so it lives in an
-//! [`AttachUrl`], which cannot be printed. tokio-tungstenite's handshake
-//! still logs the URL it dials at TRACE level (target
-//! `tungstenite::handshake::client`); [`logging`](crate::logging) turns
-//! that target off, and the dashboard's log test proves it at TRACE.
+//! It sends the internal credential in the `Sec-WebSocket-Protocol`
+//! header (`ws-ticket, ws-ticket.wsi_…`), never in the URL: a URL is what
+//! access logs, proxies and tokio-tungstenite's own TRACE lines print, and
+//! this credential never expires. The header still appears in
+//! tungstenite's dump of the whole handshake request (TRACE, target
+//! `tungstenite::handshake::client`), which [`logging`](crate::logging)
+//! turns off; the dashboard's log test proves at TRACE that the credential
+//! reaches no log.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use http::HeaderValue;
+use http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tower_ws_ticket::InternalCredential;
+use tower_ws_ticket::wire::SUBPROTOCOL;
 
 /// How often the child publishes a tick.
 pub const CHILD_TICK: Duration = Duration::from_secs(2);
@@ -21,26 +30,61 @@ pub const CHILD_TICK: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A URL carrying a secret: `Debug` redacts it and it has no `Display`,
-/// so it cannot end up in a log line by accident.
-#[derive(Clone)]
-pub struct AttachUrl(String);
-
-impl AttachUrl {
-    /// Wraps `url`, which carries a credential.
-    pub fn new(url: String) -> Self {
-        Self(url)
-    }
-
-    /// The URL with its credential, for dialing.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
+/// Where and how the child attaches: the socket's URL, which carries no
+/// credential, and the internal credential it offers as a subprotocol.
+/// `Debug` shows the URL and redacts the credential.
+#[derive(Clone, Debug)]
+pub struct ChildAttach {
+    url: String,
+    credential: InternalCredential,
 }
 
-impl std::fmt::Debug for AttachUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AttachUrl(<redacted>)")
+impl ChildAttach {
+    /// Attaches to `url` (no credential in it) with `credential`.
+    pub fn new(url: String, credential: InternalCredential) -> Self {
+        Self { url, credential }
+    }
+
+    /// The URL the child dials: no credential in it, safe to print.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The credential the child presents.
+    pub fn credential(&self) -> &InternalCredential {
+        &self.credential
+    }
+
+    /// The `Sec-WebSocket-Protocol` value the child offers: the marker,
+    /// then the credential entry (`ws-ticket, ws-ticket.wsi_…`). Marked
+    /// sensitive, so HTTP libraries that honour the flag keep it out of
+    /// their own debug output.
+    pub fn subprotocols(&self) -> HeaderValue {
+        let offered = format!(
+            "{SUBPROTOCOL}, {SUBPROTOCOL}.{}",
+            self.credential.expose_secret()
+        );
+        // `wsi_` and base64url characters: always a valid header value.
+        let mut value = HeaderValue::from_str(&offered).expect("a valid header value");
+        value.set_sensitive(true);
+        value
+    }
+
+    /// The handshake request: [`url`](Self::url) with
+    /// [`subprotocols`](Self::subprotocols). The server's layer takes the
+    /// credential entry out and answers with the marker selected, which
+    /// tungstenite checks (a server that selects none of the offered
+    /// protocols fails the handshake).
+    ///
+    /// # Errors
+    ///
+    /// When the URL is not a WebSocket URL.
+    pub fn request(&self) -> Result<Request, tungstenite::Error> {
+        let mut request = self.url.as_str().into_client_request()?;
+        request
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_PROTOCOL, self.subprotocols());
+        Ok(request)
     }
 }
 
@@ -54,15 +98,19 @@ pub fn dial_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Runs the child until the task is aborted: attaches to `url`, publishes a
-/// tick every [`CHILD_TICK`], and reconnects with backoff whenever its
-/// socket drops.
-pub async fn run(url: AttachUrl) {
+/// Runs the child until the task is aborted: attaches as `attach` says,
+/// publishes a tick every [`CHILD_TICK`], and reconnects with backoff
+/// whenever its socket drops.
+pub async fn run(attach: ChildAttach) {
     let mut backoff = BACKOFF_MIN;
     let mut ticks = 0u64;
     let started = Instant::now();
     loop {
-        match tokio_tungstenite::connect_async(url.expose_secret()).await {
+        let attached = match attach.request() {
+            Ok(request) => tokio_tungstenite::connect_async(request).await,
+            Err(err) => Err(err),
+        };
+        match attached {
             Ok((mut socket, _response)) => {
                 backoff = BACKOFF_MIN;
                 let mut tick = tokio::time::interval(CHILD_TICK);
@@ -98,7 +146,7 @@ pub async fn run(url: AttachUrl) {
     }
 }
 
-/// A connect error in words that cannot carry the attach URL.
+/// A connect error in words that cannot carry the credential.
 fn describe(err: &tungstenite::Error) -> String {
     match err {
         tungstenite::Error::Http(response) => format!("refused with HTTP {}", response.status()),
@@ -112,9 +160,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attach_url_debug_hides_the_url() {
-        let url = AttachUrl::new("ws://127.0.0.1:1/api/pub?internal=wsi_secret".into());
-        assert_eq!(format!("{url:?}"), "AttachUrl(<redacted>)");
+    fn the_credential_travels_in_the_subprotocol_header_only() {
+        let credential = InternalCredential::generate();
+        let secret = credential.expose_secret().to_owned();
+        let attach = ChildAttach::new("ws://127.0.0.1:1/api/pub".into(), credential);
+        assert!(!format!("{attach:?}").contains(&secret));
+        let request = attach.request().expect("a WebSocket URL");
+        assert_eq!(request.uri(), "ws://127.0.0.1:1/api/pub");
+        let offered = &request.headers()[SEC_WEBSOCKET_PROTOCOL];
+        assert_eq!(offered, format!("ws-ticket, ws-ticket.{secret}").as_str());
+        assert!(offered.is_sensitive());
     }
 
     #[test]

@@ -57,7 +57,7 @@ async fn child_session(mut socket: WebSocket, hub: ChildHub) {
     }
     tracing::info!(target: "dashboard", connection = n, "child detached from /api/pub");
     hub.publish(format!(
-        "child detached (connection #{n}); it reconnects with the same attach URL"
+        "child detached (connection #{n}); it reconnects with the same credential"
     ));
 }
 

@@ -1,34 +1,85 @@
-//! `GET /api/ws`: the page's socket. [`WsTicketLayer`] in front of it
-//! (see [`app`](super::app)) has consumed the ticket and left the
-//! [`Principal`]; only tickets are configured on this route.
+//! `GET /api/ws`: the page's socket, and `POST /api/ws/drop`, the page's
+//! button that closes it from the server side.
+//!
+//! [`WsTicketLayer`] in front of the socket (see [`app`](super::app)) has
+//! consumed the ticket and left the [`Principal`]; only tickets are
+//! configured on this route. The page sends its ticket in the
+//! `Sec-WebSocket-Protocol` header, and the layer takes the ticket's entry
+//! out of it before this handler sees it, so the handler negotiates its own
+//! protocol ([`APP_PROTOCOL`]) as if tickets did not exist.
 //!
 //! [`WsTicketLayer`]: tower_ws_ticket::WsTicketLayer
 
+use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tower_sessions::Session;
 use tower_ws_ticket::Principal;
+use tower_ws_ticket::wire::CLOSE_UNAUTHORIZED;
 
 use super::child_hub::ChildHub;
+use super::page_sockets::PageSockets;
+use super::session;
 use super::user::User;
 
 /// Largest message the page's socket accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// The app's own subprotocol, selected when a page offers it (axum's
+/// `WebSocketUpgrade::protocols`). A page that offers none gets the
+/// layer's `ws-ticket` marker instead: a browser fails a handshake whose
+/// client offered protocols and whose server selected none.
+pub const APP_PROTOCOL: &str = "chat.v1";
+
+/// The close reason of a socket dropped with the page's button.
+pub const DROPPED_REASON: &str = "dropped from the dashboard";
 
 /// `GET /api/ws`: upgrades for the user the ticket was minted for.
 pub async fn page_socket(
     ws: WebSocketUpgrade,
     principal: Option<Extension<Principal<User>>>,
     State(hub): State<ChildHub>,
+    State(pages): State<PageSockets>,
 ) -> Response {
     // Anything but a ticket (or no layer at all): no socket.
     let Some(Extension(Principal::Ticket(redeemed))) = principal else {
         return StatusCode::FORBIDDEN.into_response();
     };
     let user = redeemed.identity;
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| page_session(socket, user, hub))
+    let drops = pages.register(user.session);
+    ws.protocols([APP_PROTOCOL])
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| page_session(socket, user, hub, drops))
+}
+
+/// `POST /api/ws/drop`: closes every page socket of the caller's sign-in
+/// with close code 4401, as the server does when a socket's credential
+/// stops being good; the page's client answers by minting a fresh ticket
+/// and reconnecting. Answers `{"dropped": n}`. Signed-in users only;
+/// cross-site requests never get here (the CSRF layer, see
+/// [`origins::csrf`](super::origins::csrf)).
+pub async fn drop_page_sockets(session: Session, State(pages): State<PageSockets>) -> Response {
+    let user = match session::user(&session).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
+        Err(err) => return session::store_failed(&err),
+    };
+    let dropped = pages.drop_all(user.session);
+    tracing::info!(
+        target: "dashboard",
+        user = %user.name,
+        dropped,
+        "closing the page's sockets with 4401"
+    );
+    (
+        [(CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "dropped": dropped })),
+    )
+        .into_response()
 }
 
 /// A message to the page: `{"kind": "...", "text": "..."}`. The page puts
@@ -38,8 +89,13 @@ fn to_page(kind: &str, text: &str) -> Message {
 }
 
 /// Greets the user by name, echoes their text, and passes on the child's
-/// news until either side closes.
-async fn page_session(mut socket: WebSocket, user: User, hub: ChildHub) {
+/// news until either side closes or the page's drop button is pressed.
+async fn page_session(
+    mut socket: WebSocket,
+    user: User,
+    hub: ChildHub,
+    mut drops: watch::Receiver<u64>,
+) {
     tracing::info!(target: "dashboard", user = %user.name, "page socket opened");
     let greeting = format!(
         "Hello, {}! This socket opened with a single-use ticket.",
@@ -65,13 +121,21 @@ async fn page_session(mut socket: WebSocket, user: User, hub: ChildHub) {
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    let close = CloseFrame { code: 1003, reason: "text only".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
+                    close(socket, 1003, "text only").await;
+                    tracing::info!(target: "dashboard", user = %user.name, "page socket closed");
+                    return;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
+            // The registry never drops its sender while a socket holds a
+            // receiver, so `changed` fails never; if it did, the branch
+            // would just be disabled.
+            Ok(()) = drops.changed() => {
+                close(socket, CLOSE_UNAUTHORIZED, DROPPED_REASON).await;
+                tracing::info!(target: "dashboard", user = %user.name, "page socket dropped");
+                return;
+            }
             changed = news.changed() => {
                 if changed.is_err() {
                     break;
@@ -85,3 +149,21 @@ async fn page_session(mut socket: WebSocket, user: User, hub: ChildHub) {
     }
     tracing::info!(target: "dashboard", user = %user.name, "page socket closed");
 }
+
+/// Closes `socket` with `code` and `reason`, then waits (briefly) for the
+/// page's answering close frame, so the browser reports a clean close with
+/// the code: `wasClean` is false when the server just hangs up.
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+}
+
+/// How long [`close`] waits for the page's answering close frame.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -14,15 +14,15 @@ use tokio_tungstenite::tungstenite::Message;
 use tower_ws_ticket::{MemoryStore, TicketStore};
 
 use super::{STEP, Socket};
-use crate::dashboard::{App, AttachUrl, SESSION_COOKIE, User};
+use crate::dashboard::{App, ChildAttach, SESSION_COOKIE, User};
 
 /// A dashboard served on a free loopback port, its child running.
 #[derive(Debug)]
 pub struct Demo {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The child's attach URL, with the internal credential in it.
-    pub child_url: AttachUrl,
+    /// How the child attaches, the internal credential included.
+    pub child: ChildAttach,
 }
 
 impl Demo {
@@ -38,9 +38,9 @@ impl Demo {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let app = App::new(store, addr);
-        let child_url = app.child_attach_url().clone();
+        let child = app.child_attach().clone();
         tokio::spawn(async move { app.serve(listener).await.expect("demo server") });
-        Self { addr, child_url }
+        Self { addr, child }
     }
 
     /// `http://<addr><path>`.
@@ -100,14 +100,30 @@ impl Demo {
         status
     }
 
-    /// The internal credential, as the child's attach URL carries it.
+    /// The internal credential the child attaches with.
     pub fn internal_credential(&self) -> String {
-        self.child_url
-            .expose_secret()
-            .split_once("?internal=")
-            .expect("an internal attach URL")
-            .1
-            .to_owned()
+        self.child.credential().expose_secret().to_owned()
+    }
+
+    /// Attaches to `/api/pub` as the child does: the internal credential
+    /// in `Sec-WebSocket-Protocol`. Returns the socket and the protocol
+    /// the server selected.
+    pub async fn connect_child(&self) -> (Socket, Option<String>) {
+        let offered = self.child.subprotocols();
+        let offered = offered.to_str().expect("ASCII protocols");
+        super::connect_offering(self.child.url(), offered)
+            .await
+            .expect("the child's credential opens /api/pub")
+    }
+
+    /// Opens the page's socket with `ticket` as the page's client does:
+    /// in `Sec-WebSocket-Protocol`, beside the app's own `protocols`.
+    /// Returns the socket and the protocol the server selected.
+    pub async fn connect_page(&self, ticket: &str, protocols: &[&str]) -> (Socket, Option<String>) {
+        let offered = super::offered_protocols(ticket, protocols);
+        super::connect_offering(self.ws("/api/ws"), &offered)
+            .await
+            .expect("the page's socket opens")
     }
 
     /// `GET /api/me` with the session cookie: the status and the body.
@@ -117,14 +133,13 @@ impl Demo {
         (status, body)
     }
 
-    /// Signs `name` in, mints and opens the page's socket; returns it after
-    /// checking the greeting names the user.
+    /// Signs `name` in, mints and opens the page's socket (the ticket in
+    /// the subprotocol, as the page sends it); returns it after checking
+    /// the greeting names the user.
     pub async fn open_page_socket(&self, name: &str) -> Socket {
         let cookie = self.sign_in(name).await;
         let ticket = self.mint(&cookie).await;
-        let mut socket = super::connect(&self.ws(&format!("/api/ws?ticket={ticket}")))
-            .await
-            .expect("the page's socket opens with a fresh ticket");
+        let (mut socket, _) = self.connect_page(&ticket, &[]).await;
         let greeting = next_of_kind(&mut socket, "greeting").await;
         assert!(
             greeting.contains(name),

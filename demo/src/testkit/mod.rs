@@ -28,8 +28,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tower_ws_ticket::wire::SUBPROTOCOL;
 
 use crate::common;
 
@@ -128,6 +131,64 @@ pub async fn connect(url: &str) -> Result<Socket, tungstenite::Error> {
         .await
         .expect("WebSocket connect timed out")
         .map(|(socket, _response)| socket)
+}
+
+/// What a browser offers in `Sec-WebSocket-Protocol` for `credential` (a
+/// ticket or the internal credential): the marker, the credential entry,
+/// then the app's own `protocols`: `ws-ticket, ws-ticket.wst_…, chat.v1`.
+pub fn offered_protocols(credential: &str, protocols: &[&str]) -> String {
+    let mut offered = format!("{SUBPROTOCOL}, {SUBPROTOCOL}.{credential}");
+    for protocol in protocols {
+        offered.push_str(", ");
+        offered.push_str(protocol);
+    }
+    offered
+}
+
+/// Opens a WebSocket with `request` (a URL, or a request with headers of
+/// its own) offering `protocols` in `Sec-WebSocket-Protocol` (see
+/// [`offered_protocols`]), as a browser page does; returns the socket and
+/// the protocol the server selected. tokio-tungstenite itself fails a
+/// handshake whose server selects a protocol that was not offered, or none
+/// at all.
+pub async fn connect_offering(
+    request: impl IntoClientRequest,
+    protocols: &str,
+) -> Result<(Socket, Option<String>), tungstenite::Error> {
+    let mut request = request.into_client_request()?;
+    let offered = http::HeaderValue::from_str(protocols).expect("a valid header value");
+    request
+        .headers_mut()
+        .insert(http::header::SEC_WEBSOCKET_PROTOCOL, offered);
+    let (socket, response) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("WebSocket connect timed out")?;
+    let selected = response
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .map(|value| value.to_str().expect("ASCII protocol").to_owned());
+    Ok((socket, selected))
+}
+
+/// The close frame a socket refused with `accept_then_close` ends with: it
+/// opened, and the first thing the server sends is a close.
+pub async fn close_frame<S>(socket: &mut WebSocketStream<S>) -> CloseFrame
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(STEP, socket.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => frame,
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// The close code a handshake to `url` ends with on a route whose layer
+/// accepts then closes refusals (`WsTicketLayer::accept_then_close`).
+pub async fn refused_close_code(url: &str) -> u16 {
+    let mut socket = connect(url)
+        .await
+        .unwrap_or_else(|err| panic!("expected an accepted handshake, got {err}"));
+    close_frame(&mut socket).await.code.into()
 }
 
 /// The HTTP status a refused WebSocket handshake got.
