@@ -190,10 +190,27 @@ impl Run<'_> {
             .expect("type");
         save_screenshot(b, "browser-reconnected-4401.png").await;
 
-        // Sign out: the session ends; the client's next mint gets 401, and
-        // it stops for good with "signed out".
+        // Sign out: the session ends and is revoked, so the server closes
+        // the socket with 4401 (the page asks nothing of its client); the
+        // client's next mint gets 401, and it stops for good with "signed
+        // out".
         assert_eq!(self.log.mints(Some(401)), 0);
+        let closes_4401 = "return [...document.querySelectorAll('#client-log li')].filter(li => \
+             li.dataset.cause === 'close' && li.dataset.closeCode === '4401').length;";
+        let before = b
+            .execute(closes_4401, vec![])
+            .await
+            .expect("count the 4401 closes");
         self.click("logout").await;
+        self.wait_for(
+            "one more close 4401: the server revoked the socket",
+            &format!(
+                "return [...document.querySelectorAll('#client-log li')].filter(li => \
+                 li.dataset.cause === 'close' && li.dataset.closeCode === '4401').length > {before};"
+            ),
+        )
+        .await;
+        self.wait_text_containing("last-close", "revoked").await;
         self.wait_text("status", "stopped: signed out").await;
         self.wait_for(
             "the signed-out notice and the sign-in form",

@@ -180,13 +180,60 @@ async fn drop_closes_the_callers_page_sockets_with_4401() {
             }
         };
         assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-        assert_eq!(frame.reason.as_str(), dashboard::DROPPED_REASON);
+        assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
     }
     // Grace's socket is untouched, and Ada can reconnect with a new ticket.
     assert_eq!(echo(&mut other, "still here").await, "still here");
     let ticket = demo.mint(&ada).await;
     let (mut again, _) = demo.connect_page(&ticket, &[]).await;
     next_of_kind(&mut again, "greeting").await;
+}
+
+/// Signing out revokes the session: its sockets close with 4401, its
+/// tickets minted before are refused, and another sign-in of the same user
+/// keeps its socket.
+#[tokio::test]
+async fn signing_out_closes_the_sessions_sockets_and_no_others() {
+    let demo = start().await;
+    let laptop = demo.sign_in("Ada").await;
+    let phone = demo.sign_in("Ada").await;
+    let ticket = demo.mint(&laptop).await;
+    let (mut on_laptop, _) = demo.connect_page(&ticket, &[]).await;
+    next_of_kind(&mut on_laptop, "greeting").await;
+    let ticket = demo.mint(&phone).await;
+    let (mut on_phone, _) = demo.connect_page(&ticket, &[]).await;
+    next_of_kind(&mut on_phone, "greeting").await;
+    // Minted a moment before the sign-out, presented after it.
+    let minted_before = demo.mint(&laptop).await;
+
+    assert_eq!(
+        demo.post("/logout", Some(&laptop)).await,
+        StatusCode::SEE_OTHER
+    );
+    let frame = loop {
+        match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(&mut on_laptop))
+            .await
+        {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
+            Ok(Some(Ok(Message::Text(_)))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
+    assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
+    // The ticket minted before is refused (accepted, then closed with 4401
+    // and the audit reason "revoked").
+    let (mut late, _) = demo.connect_page(&minted_before, &[]).await;
+    let frame = testkit::close_frame(&mut late).await;
+    assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
+    assert_eq!(frame.reason.as_str(), "revoked");
+    // The other sign-in of the same user keeps its socket, and the signed
+    // out one mints nothing more.
+    assert_eq!(echo(&mut on_phone, "still here").await, "still here");
+    assert_eq!(
+        demo.post("/api/auth/ws-ticket", Some(&laptop)).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

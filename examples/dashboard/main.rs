@@ -55,8 +55,13 @@ async fn build(addr: SocketAddr) -> Result<App, Box<dyn Error>> {
         let store = tower_ws_ticket::RedisStore::<User>::connect(url.as_str())
             .await
             .map_err(|err| format!("cannot use the Redis at REDIS_URL: {err}"))?;
-        tracing::info!(target: "dashboard", "ticket store: Redis (REDIS_URL)");
-        return Ok(App::new(store, addr));
+        // Sign-outs reach every replica's sockets through the same Redis.
+        let revocations = tower_ws_ticket::Revocations::builder()
+            .connect(url.as_str())
+            .await
+            .map_err(|err| format!("cannot use the Redis at REDIS_URL for revocations: {err}"))?;
+        tracing::info!(target: "dashboard", "ticket store and revocations: Redis (REDIS_URL)");
+        return Ok(App::with_revocations(store, addr, revocations));
     }
     #[cfg(not(feature = "redis"))]
     if std::env::var_os("REDIS_URL").is_some() {

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 use tower_ws_ticket::{
-    ChildCredential, InternalCredential, MintService, TicketStore, WsTicketLayer,
+    ChildCredential, InternalCredential, MintService, Revocations, TicketStore, WsTicketLayer,
 };
 
 use super::child::{self, ChildAttach};
@@ -23,9 +23,8 @@ use super::child_hub::ChildHub;
 use super::child_socket::{child_socket, drop_child};
 use super::page::{CLIENT_MODULE_PATH, client_module, page, protocols_page};
 use super::page_socket::{drop_page_sockets, page_socket};
-use super::page_sockets::PageSockets;
 use super::sign_in::{me, sign_in, sign_out};
-use super::user::User;
+use super::user::{SessionKey, User};
 use super::{access_log, origins, session};
 
 /// The demo, built for a server listening on a known address (the Origin
@@ -34,6 +33,7 @@ use super::{access_log, origins, session};
 pub struct App {
     router: Router,
     child: ChildAttach,
+    revocations: Revocations<SessionKey>,
 }
 
 impl App {
@@ -48,7 +48,23 @@ impl App {
     where
         T: TicketStore<Identity = User>,
     {
-        Self::with_origins(store, addr, origins::page_origins(addr))
+        Self::assemble(store, addr, origins::page_origins(addr), Revocations::new())
+    }
+
+    /// [`new`](Self::new), with the page sockets' revocations kept in
+    /// `revocations`: a registry bridged to Redis
+    /// (`Revocations::builder().connect(url)`) when several replicas share
+    /// the ticket store, so that signing out on one closes the session's
+    /// sockets on all.
+    pub fn with_revocations<T>(
+        store: T,
+        addr: SocketAddr,
+        revocations: Revocations<SessionKey>,
+    ) -> Self
+    where
+        T: TicketStore<Identity = User>,
+    {
+        Self::assemble(store, addr, origins::page_origins(addr), revocations)
     }
 
     /// [`new`](Self::new), with the origins pages may open the sockets
@@ -58,6 +74,18 @@ impl App {
     /// them too, besides a page on the request's own host (it refuses
     /// cross-site requests only). Empty turns the sockets' allowlist off.
     pub fn with_origins<T>(store: T, addr: SocketAddr, origins: Vec<String>) -> Self
+    where
+        T: TicketStore<Identity = User>,
+    {
+        Self::assemble(store, addr, origins, Revocations::new())
+    }
+
+    fn assemble<T>(
+        store: T,
+        addr: SocketAddr,
+        origins: Vec<String>,
+        revocations: Revocations<SessionKey>,
+    ) -> Self
     where
         T: TicketStore<Identity = User>,
     {
@@ -83,9 +111,13 @@ impl App {
         // to a page), so refusals are accepted and closed at once with a
         // code the page's client acts on: 4401 mint again, 4403 stop, 1013
         // back off.
+        // Each socket carries a revocation handle keyed by its sign-in:
+        // signing out closes it (4401), and refuses the session's tickets
+        // minted before.
         let page_layer = allow(WsTicketLayer::new(store.clone()))
             .accept_then_close()
-            .audit_label(|user: &User| user.name.clone());
+            .audit_label(|user: &User| user.name.clone())
+            .revocations(revocations.clone(), |user: &User| user.session);
         // The child's socket: the internal credential only. A ticket sent
         // here is refused (401) without being consumed. HTTP statuses, the
         // default: the child is no browser, and reads them.
@@ -148,10 +180,22 @@ impl App {
             .merge(posts)
             .merge(page_ws)
             .merge(child_ws)
-            .with_state(Shared::default())
+            .with_state(Shared {
+                child: ChildHub::default(),
+                revocations: revocations.clone(),
+            })
             .layer(session::layer());
 
-        Self { router, child }
+        Self {
+            router,
+            child,
+            revocations,
+        }
+    }
+
+    /// The page sockets' revocations: how many are live, for tests.
+    pub fn revocations(&self) -> &Revocations<SessionKey> {
+        &self.revocations
     }
 
     /// How the child attaches: the URL, and the internal credential it
@@ -202,14 +246,15 @@ impl App {
 }
 
 /// What the routes share (the router's state); each handler takes the part
-/// it needs (`State<ChildHub>`, `State<PageSockets>`). Cheap to clone:
-/// clones share it.
-#[derive(Debug, Clone, Default)]
+/// it needs (`State<ChildHub>`, `State<Revocations<SessionKey>>`). Cheap to
+/// clone: clones share it.
+#[derive(Debug, Clone)]
 pub struct Shared {
     /// What the child tells the pages.
     pub child: ChildHub,
-    /// The pages' open sockets, for the drop button.
-    pub pages: PageSockets,
+    /// The page sockets, by sign-in: the drop button and sign-out close
+    /// them through it.
+    pub revocations: Revocations<SessionKey>,
 }
 
 impl FromRef<Shared> for ChildHub {
@@ -218,9 +263,9 @@ impl FromRef<Shared> for ChildHub {
     }
 }
 
-impl FromRef<Shared> for PageSockets {
+impl FromRef<Shared> for Revocations<SessionKey> {
     fn from_ref(shared: &Shared) -> Self {
-        shared.pages.clone()
+        shared.revocations.clone()
     }
 }
 

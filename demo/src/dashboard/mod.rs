@@ -14,20 +14,20 @@
 //! | `GET /ws-ticket.js` | the browser client module the pages import | [`page`] |
 //! | `GET /protocols` | a second page: the socket with and without an app protocol | [`page`] |
 //! | `POST /login` | stand-in sign-in: form field `user`, starts a session | [`sign_in`] |
-//! | `POST /logout` | ends the session | [`sign_in`] |
+//! | `POST /logout` | ends the session and revokes it: its sockets close with 4401 | [`sign_in`] |
 //! | `GET /api/me` | who is signed in, or 401 | [`sign_in`] |
 //! | `POST /api/auth/ws-ticket` | `MintService`: a ticket for the signed-in user | [`app`] |
 //! | `GET /api/ws` | the page's socket, behind `WsTicketLayer` (ticket in `Sec-WebSocket-Protocol`, refusals as close codes): greets, echoes | [`page_socket`] |
-//! | `POST /api/ws/drop` | closes the caller's page sockets with 4401, to show the client mint again and reconnect | [`page_socket`] |
+//! | `POST /api/ws/drop` | revokes the caller's sign-in, keeping the session: its page sockets close with 4401, and the client mints again and reconnects | [`page_socket`] |
 //! | `GET /api/pub` | the child's socket: the internal credential only, in `Sec-WebSocket-Protocol` | [`child_socket`] |
 //! | `POST /api/child/drop` | closes the child's socket, to show it reconnect | [`child_socket`] |
 //!
 //! The other modules, one job each: [`user`] (who a ticket is for),
 //! [`origins`] (where requests may come from), [`access_log`] (tower-http's
 //! `TraceLayer`, credentials redacted), [`child_hub`] (what the child tells
-//! the pages), [`child`] (the in-process child itself), [`page_sockets`]
-//! (the pages' open sockets, for their drop button), and [`app`], which
-//! puts the routes together and serves them.
+//! the pages), [`child`] (the in-process child itself), and [`app`], which
+//! puts the routes together and serves them (the page sockets'
+//! `Revocations` among them).
 //!
 //! The sign-in is a demo, and says so: it takes any well-formed name and
 //! no password. A real application signs users in its own way and keeps
@@ -43,7 +43,6 @@ pub mod child_socket;
 pub mod origins;
 pub mod page;
 pub mod page_socket;
-pub mod page_sockets;
 pub mod session;
 pub mod sign_in;
 pub mod user;
@@ -51,6 +50,6 @@ pub mod user;
 pub use app::{App, Shared};
 pub use child::{CHILD_TICK, ChildAttach};
 pub use page::{CLIENT_MODULE, CLIENT_MODULE_PATH, PAGE, PROTOCOLS_PAGE};
-pub use page_socket::{APP_PROTOCOL, DROPPED_REASON};
+pub use page_socket::{APP_PROTOCOL, REVOKED_REASON};
 pub use session::{SESSION_COOKIE, SESSION_LIFETIME};
 pub use user::{MAX_NAME_CHARS, SessionKey, User};

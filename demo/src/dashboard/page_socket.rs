@@ -2,8 +2,11 @@
 //! button that closes it from the server side.
 //!
 //! [`WsTicketLayer`] in front of the socket (see [`app`](super::app)) has
-//! consumed the ticket and left the [`Principal`]; only tickets are
-//! configured on this route. The page sends its ticket in the
+//! consumed the ticket and left the [`Principal`] and the socket's
+//! [`Revocation`] handle, keyed by the sign-in; only tickets are configured
+//! on this route. The socket ends with 4401 when its sign-in is revoked:
+//! by signing out ([`sign_out`](super::sign_in::sign_out)), or by the
+//! page's drop button, the same mechanism with the session kept. The page sends its ticket in the
 //! `Sec-WebSocket-Protocol` header, and the layer takes the ticket's entry
 //! out of it before this handler sees it, so the handler negotiates its own
 //! protocol ([`APP_PROTOCOL`]) as if tickets did not exist.
@@ -11,20 +14,18 @@
 //! [`WsTicketLayer`]: tower_ws_ticket::WsTicketLayer
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::watch;
 use tower_sessions::Session;
-use tower_ws_ticket::Principal;
 use tower_ws_ticket::wire::CLOSE_UNAUTHORIZED;
+use tower_ws_ticket::{Principal, Revocation, Revocations};
 
 use super::child_hub::ChildHub;
-use super::page_sockets::PageSockets;
 use super::session;
-use super::user::User;
+use super::user::{SessionKey, User};
 
 /// Largest message the page's socket accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -35,40 +36,44 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// client offered protocols and whose server selected none.
 pub const APP_PROTOCOL: &str = "chat.v1";
 
-/// The close reason of a socket dropped with the page's button.
-pub const DROPPED_REASON: &str = "dropped from the dashboard";
+/// The close reason of a socket whose sign-in was revoked: signed out, or
+/// dropped with the page's button.
+pub const REVOKED_REASON: &str = "revoked";
 
 /// `GET /api/ws`: upgrades for the user the ticket was minted for.
 pub async fn page_socket(
     ws: WebSocketUpgrade,
-    principal: Option<Extension<Principal<User>>>,
+    principal: Principal<User>,
+    revocation: Revocation,
     State(hub): State<ChildHub>,
-    State(pages): State<PageSockets>,
 ) -> Response {
-    // Anything but a ticket (or no layer at all): no socket.
-    let Some(Extension(Principal::Ticket(redeemed))) = principal else {
+    // Anything but a ticket: no socket. (Without the layer in front, the
+    // extractors above have refused already.)
+    let Principal::Ticket(redeemed) = principal else {
         return StatusCode::FORBIDDEN.into_response();
     };
     let user = redeemed.identity;
-    let drops = pages.register(user.session);
     ws.protocols([APP_PROTOCOL])
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| page_session(socket, user, hub, drops))
+        .on_upgrade(move |socket| page_session(socket, user, hub, revocation))
 }
 
-/// `POST /api/ws/drop`: closes every page socket of the caller's sign-in
-/// with close code 4401, as the server does when a socket's credential
-/// stops being good; the page's client answers by minting a fresh ticket
-/// and reconnecting. Answers `{"dropped": n}`. Signed-in users only;
-/// cross-site requests never get here (the CSRF layer, see
+/// `POST /api/ws/drop`: revokes the caller's sign-in, keeping the session:
+/// every page socket of it closes with close code 4401, and the page's
+/// client answers by minting a fresh ticket (minted after the revocation,
+/// so admitted) and reconnecting. Answers `{"dropped": n}`. Signed-in users
+/// only; cross-site requests never get here (the CSRF layer, see
 /// [`origins::csrf`](super::origins::csrf)).
-pub async fn drop_page_sockets(session: Session, State(pages): State<PageSockets>) -> Response {
+pub async fn drop_page_sockets(
+    session: Session,
+    State(revocations): State<Revocations<SessionKey>>,
+) -> Response {
     let user = match session::user(&session).await {
         Ok(Some(user)) => user,
         Ok(None) => return StatusCode::UNAUTHORIZED.into_response(),
         Err(err) => return session::store_failed(&err),
     };
-    let dropped = pages.drop_all(user.session);
+    let dropped = revocations.revoke(&user.session);
     tracing::info!(
         target: "dashboard",
         user = %user.name,
@@ -89,13 +94,8 @@ fn to_page(kind: &str, text: &str) -> Message {
 }
 
 /// Greets the user by name, echoes their text, and passes on the child's
-/// news until either side closes or the page's drop button is pressed.
-async fn page_session(
-    mut socket: WebSocket,
-    user: User,
-    hub: ChildHub,
-    mut drops: watch::Receiver<u64>,
-) {
+/// news until either side closes or the sign-in is revoked.
+async fn page_session(mut socket: WebSocket, user: User, hub: ChildHub, revocation: Revocation) {
     tracing::info!(target: "dashboard", user = %user.name, "page socket opened");
     let greeting = format!(
         "Hello, {}! This socket opened with a single-use ticket.",
@@ -112,6 +112,10 @@ async fn page_session(
     {
         return;
     }
+    // One future for the socket's life, polled by every turn of the loop:
+    // cheaper than a new one per turn, and it cannot miss the revocation.
+    let revoked = revocation.revoked();
+    tokio::pin!(revoked);
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -128,12 +132,9 @@ async fn page_session(
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
-            // The registry never drops its sender while a socket holds a
-            // receiver, so `changed` fails never; if it did, the branch
-            // would just be disabled.
-            Ok(()) = drops.changed() => {
-                close(socket, CLOSE_UNAUTHORIZED, DROPPED_REASON).await;
-                tracing::info!(target: "dashboard", user = %user.name, "page socket dropped");
+            () = &mut revoked => {
+                close(socket, CLOSE_UNAUTHORIZED, REVOKED_REASON).await;
+                tracing::info!(target: "dashboard", user = %user.name, "page socket revoked");
                 return;
             }
             changed = news.changed() => {

@@ -73,11 +73,10 @@ pub async fn start(session: &Session, user: &User) -> Result<(), session::Error>
 /// cookie on the way out, and the old cookie names no session any more,
 /// so it cannot mint another ticket. Returns who was signed in.
 ///
-/// Sockets the session opened stay open today: a ticket only admits a
-/// socket, it does not keep it alive. Live revocation (SPEC section 3.4)
-/// hooks in here, keyed by the [`SessionKey`](super::SessionKey) each of
-/// those sockets' tickets carry:
-/// `revocations.revoke(&user.session)` closes every one of them with 4401.
+/// A ticket only admits a socket, it does not keep it alive: the sockets
+/// the session opened are closed by the sign-out route, which revokes the
+/// [`SessionKey`](super::SessionKey) their tickets carry
+/// ([`sign_out`](super::sign_in::sign_out)).
 ///
 /// # Errors
 ///

@@ -9,15 +9,16 @@
 //! CSRF layer ([`origins::csrf`](super::origins::csrf)): a form on another
 //! site cannot sign a visitor in as someone else (login CSRF) or out.
 
-use axum::extract::{Extension, Form};
+use axum::extract::{Extension, Form, State};
 use axum::http::StatusCode;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
+use tower_ws_ticket::Revocations;
 
 use super::session;
-use super::user::User;
+use super::user::{SessionKey, User};
 
 /// The sign-in form.
 #[derive(Debug, Deserialize)]
@@ -39,12 +40,19 @@ pub async fn sign_in(session: Session, Form(form): Form<SignInForm>) -> Response
     Redirect::to("/").into_response()
 }
 
-/// `POST /logout`: ends the session (see [`session::end`]), then back to
-/// the page.
-pub async fn sign_out(session: Session) -> Response {
+/// `POST /logout`: ends the session (see [`session::end`]) and revokes
+/// it, closing its sockets; then back to the page.
+pub async fn sign_out(
+    session: Session,
+    State(revocations): State<Revocations<SessionKey>>,
+) -> Response {
     match session::end(&session).await {
         Ok(Some(user)) => {
-            tracing::info!(target: "dashboard", user = %user.name, "signed out");
+            // The session's sockets close with 4401, and its tickets minted
+            // before now are refused: the page's client mints again, gets
+            // 401, and stops with "signed out".
+            let closed = revocations.revoke(&user.session);
+            tracing::info!(target: "dashboard", user = %user.name, closed, "signed out");
         }
         Ok(None) => {}
         Err(err) => return session::store_failed(&err),
