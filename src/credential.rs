@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
 
-use crate::wire::{CREDENTIAL_PARAMS, INTERNAL_PARAM, INTERNAL_PREFIX, TOKEN_PARAM};
+use http::HeaderValue;
+
+use crate::wire::{CREDENTIAL_PARAMS, INTERNAL_PARAM, INTERNAL_PREFIX, SUBPROTOCOL, TOKEN_PARAM};
 
 /// A secret string: compared in constant time, redacted in `Debug`, no
 /// `Display`. Shared by every credential type so each gets the same care.
@@ -91,6 +93,29 @@ impl InternalCredential {
     pub fn verify(&self, presented: &str) -> bool {
         self.secret.verify(presented)
     }
+
+    /// The `Sec-WebSocket-Protocol` value a child offers to attach with
+    /// this credential: the marker, then the credential entry
+    /// (`ws-ticket, ws-ticket.wsi_…`). No URL, and so no access log, holds
+    /// it. Marked sensitive, so HTTP libraries that honour the flag keep it
+    /// out of their debug output.
+    ///
+    /// ```
+    /// use tower_ws_ticket::InternalCredential;
+    ///
+    /// let credential = InternalCredential::generate();
+    /// let offered = credential.subprotocols();
+    /// assert!(offered.is_sensitive());
+    /// assert!(offered.to_str().unwrap().starts_with("ws-ticket, ws-ticket.wsi_"));
+    /// ```
+    pub fn subprotocols(&self) -> HeaderValue {
+        let offered = format!("{SUBPROTOCOL}, {SUBPROTOCOL}.{}", self.expose_secret());
+        // `wsi_` and base64url characters, drawn here: always a valid value.
+        let mut value =
+            HeaderValue::from_str(&offered).expect("generated credential text is a header value");
+        value.set_sensitive(true);
+        value
+    }
 }
 
 /// The legacy session token that loopback mode accepts in `?token=`.
@@ -152,6 +177,18 @@ impl ChildCredential {
         match self {
             Self::Internal(_) => INTERNAL_PARAM,
             Self::SessionToken(_) => TOKEN_PARAM,
+        }
+    }
+
+    /// The `Sec-WebSocket-Protocol` value that carries this credential,
+    /// the way to attach that keeps it out of URLs: for the internal
+    /// credential, [`InternalCredential::subprotocols`]; `None` for the
+    /// session token, which travels in the query only (loopback mode's
+    /// legacy shape): use [`attach_url`](Self::attach_url) for it.
+    pub fn subprotocols(&self) -> Option<HeaderValue> {
+        match self {
+            Self::Internal(internal) => Some(internal.subprotocols()),
+            Self::SessionToken(_) => None,
         }
     }
 

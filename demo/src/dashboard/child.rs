@@ -21,7 +21,6 @@ use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tower_ws_ticket::InternalCredential;
-use tower_ws_ticket::wire::SUBPROTOCOL;
 
 /// How often the child publishes a tick.
 pub const CHILD_TICK: Duration = Duration::from_secs(2);
@@ -60,14 +59,7 @@ impl ChildAttach {
     /// sensitive, so HTTP libraries that honour the flag keep it out of
     /// their own debug output.
     pub fn subprotocols(&self) -> HeaderValue {
-        let offered = format!(
-            "{SUBPROTOCOL}, {SUBPROTOCOL}.{}",
-            self.credential.expose_secret()
-        );
-        // `wsi_` and base64url characters: always a valid header value.
-        let mut value = HeaderValue::from_str(&offered).expect("a valid header value");
-        value.set_sensitive(true);
-        value
+        self.credential.subprotocols()
     }
 
     /// The handshake request: [`url`](Self::url) with
