@@ -13,13 +13,11 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite;
 use tower_ws_ticket::{ChildCredential, InternalCredential};
 use tower_ws_ticket_demo::common::{DEMO_USER_HEADER, MINT_PATH, Store};
 use tower_ws_ticket_demo::stack_axum::app;
 use tower_ws_ticket_demo::testkit::{
-    connect, connect_offering, mint_for, next_text, offered_protocols, refused_status, round_trip,
-    send, serve_axum,
+    connect, mint_for, next_text, refused_status, round_trip, send, serve_axum,
 };
 
 async fn serve() -> (SocketAddr, InternalCredential) {
@@ -57,21 +55,7 @@ async fn ticket_in_the_subprotocol_opens_api_ws_once() {
     let (addr, _) = serve().await;
     let ticket = mint_for(addr, "alice").await;
     let url = format!("ws://{addr}/api/ws");
-    let offered = offered_protocols(&ticket, &[]);
-
-    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
-        .await
-        .expect("a fresh ticket in the subprotocol opens /api/ws");
-    assert_eq!(selected.as_deref(), Some("ws-ticket"));
-    assert_eq!(next_text(&mut socket).await, "hello alice");
-    assert_eq!(round_trip(&mut socket, "ping").await, "ping");
-
-    match connect_offering(url.as_str(), &offered).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        }
-        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
-    }
+    testkit::assert_subprotocol_ticket_opens_once(&url, &ticket, "alice").await;
 }
 
 #[tokio::test]

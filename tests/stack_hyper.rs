@@ -16,13 +16,12 @@ use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tower_ws_ticket_demo::common::Store;
 use tower_ws_ticket_demo::stack_hyper::WS_PREFIX;
 use tower_ws_ticket_demo::testkit::{
-    STEP, connect, connect_offering, mint_for, next_text, offered_protocols, read_response,
-    refused_status, round_trip, send,
+    STEP, connect, mint_for, next_text, offered_protocols, read_response, refused_status,
+    round_trip, send,
 };
 
 async fn start() -> SocketAddr {
@@ -104,19 +103,7 @@ async fn ticket_in_the_subprotocol_opens_the_socket_once_on_both_protocols() {
     // HTTP/1.1.
     let ticket = mint_for(addr, "grace").await;
     let url = format!("ws://{addr}{WS_PREFIX}");
-    let offered = offered_protocols(&ticket, &[]);
-    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
-        .await
-        .expect("a fresh ticket in the subprotocol opens the socket");
-    assert_eq!(selected.as_deref(), Some("ws-ticket"));
-    assert_eq!(next_text(&mut socket).await, "hello grace");
-    assert_eq!(round_trip(&mut socket, "over h1").await, "over h1");
-    match connect_offering(url.as_str(), &offered).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        }
-        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
-    }
+    testkit::assert_subprotocol_ticket_opens_once(&url, &ticket, "grace").await;
 
     // HTTP/2 extended CONNECT.
     let ticket = mint_for(addr, "ivan").await;

@@ -7,15 +7,13 @@ use tower_ws_ticket_demo::{stack_tonic, testkit};
 
 use futures_util::StreamExt;
 use http::StatusCode;
-use tokio_tungstenite::tungstenite;
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_ws_ticket_demo::common::Store;
 use tower_ws_ticket_demo::testkit::{
-    connect, connect_offering, mint_for, next_text, offered_protocols, refused_status, round_trip,
-    serve_on_loopback,
+    connect, mint_for, next_text, refused_status, round_trip, serve_on_loopback,
 };
 
 /// Which server runs the app.
@@ -92,21 +90,7 @@ async fn ticket_in_the_subprotocol_opens_the_socket_on_the_grpc_port_once() {
     let addr = start(Server::Upgrades).await;
     let ticket = mint_for(addr, "carol").await;
     let url = format!("ws://{addr}/api/ws");
-    let offered = offered_protocols(&ticket, &[]);
-
-    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
-        .await
-        .expect("a fresh ticket in the subprotocol opens /api/ws");
-    assert_eq!(selected.as_deref(), Some("ws-ticket"));
-    assert_eq!(next_text(&mut socket).await, "hello carol");
-    assert_eq!(round_trip(&mut socket, "via header").await, "via header");
-
-    match connect_offering(url.as_str(), &offered).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        }
-        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
-    }
+    testkit::assert_subprotocol_ticket_opens_once(&url, &ticket, "carol").await;
     assert_eq!(health_check(addr).await, ServingStatus::Serving);
 }
 

@@ -8,11 +8,9 @@ use tower_ws_ticket_demo::{stack_warp, testkit};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use tokio_tungstenite::tungstenite;
 use tower_ws_ticket_demo::common::{MINT_PATH, Store};
 use tower_ws_ticket_demo::testkit::{
-    connect, connect_offering, mint_for, next_text, offered_protocols, refused_status, round_trip,
-    send,
+    connect, mint_for, next_text, refused_status, round_trip, send,
 };
 
 async fn start() -> SocketAddr {
@@ -43,21 +41,7 @@ async fn ticket_in_the_subprotocol_opens_the_guarded_route_once() {
     let addr = start().await;
     let ticket = mint_for(addr, "erin").await;
     let url = format!("ws://{addr}/api/ws");
-    let offered = offered_protocols(&ticket, &[]);
-
-    let (mut socket, selected) = connect_offering(url.as_str(), &offered)
-        .await
-        .expect("a fresh ticket in the subprotocol opens /api/ws");
-    assert_eq!(selected.as_deref(), Some("ws-ticket"));
-    assert_eq!(next_text(&mut socket).await, "hello erin");
-    assert_eq!(round_trip(&mut socket, "warp echo").await, "warp echo");
-
-    match connect_offering(url.as_str(), &offered).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        }
-        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
-    }
+    testkit::assert_subprotocol_ticket_opens_once(&url, &ticket, "erin").await;
 }
 
 #[tokio::test]

@@ -170,6 +170,33 @@ pub async fn connect_offering(
     Ok((socket, selected))
 }
 
+/// The stack examples' check of the subprotocol channel: a fresh ticket
+/// for `user` in `Sec-WebSocket-Protocol` opens the socket at `url` (the
+/// server selects the marker), which greets `hello <user>` and echoes;
+/// offered again, the ticket is refused with 401.
+///
+/// # Panics
+///
+/// When any of that does not happen.
+pub async fn assert_subprotocol_ticket_opens_once(url: &str, ticket: &str, user: &str) {
+    let offered = offered_protocols(ticket, &[]);
+    let (mut socket, selected) = connect_offering(url, &offered)
+        .await
+        .expect("a fresh ticket in the subprotocol opens the socket");
+    assert_eq!(selected.as_deref(), Some(SUBPROTOCOL));
+    assert_eq!(next_text(&mut socket).await, format!("hello {user}"));
+    assert_eq!(
+        round_trip(&mut socket, "via the header").await,
+        "via the header"
+    );
+    match connect_offering(url, &offered).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|_| "an open socket")),
+    }
+}
+
 /// The close frame a socket refused with `accept_then_close` ends with: it
 /// opened, and the first thing the server sends is a close.
 pub async fn close_frame<S>(socket: &mut WebSocketStream<S>) -> CloseFrame
