@@ -9,8 +9,9 @@
 // imports a module below it:
 //
 //   leaves
-//     wire        the wire format: parameter names, credential prefixes,
-//                 CredentialKind, finding a credential in a URI and removing it
+//     wire        the wire format: parameter names, credential prefixes, the
+//                 subprotocol channel, close codes, CredentialKind, finding a
+//                 credential in a request and removing it
 //     origin      Origin allowlists and same-origin checks
 //     error       TicketError, MintError, StoreUnavailable, Redacted
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
@@ -27,7 +28,10 @@
 //                 Revocation handle a socket holds; redis.rs bridges replicas
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
-//                 upgrade.rs / scope.rs say which requests are guarded
+//                 upgrade.rs / scope.rs say which requests are guarded,
+//                 subprotocol.rs selects the marker on the answer, close.rs
+//                 turns refusals into close codes (feature "tokio"),
+//                 rejection.rs builds the HTTP refusals
 //   mint          MintService: the POST /api/auth/ws-ticket route
 pub mod audience;
 pub mod audit;
