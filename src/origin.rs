@@ -39,10 +39,7 @@ impl AllowedOrigins {
             .into_iter()
             .map(|origin| {
                 let origin = origin.into();
-                match Origin::parse(&origin) {
-                    Some(parsed) => Ok(parsed.serialize()),
-                    None => Err(ConfigError::InvalidOrigin(origin)),
-                }
+                normalise(&origin).ok_or(ConfigError::InvalidOrigin(origin))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|list| Self(list.into()))
@@ -63,6 +60,13 @@ impl AllowedOrigins {
             .iter()
             .all(|origin| self.allows(origin.as_bytes()))
     }
+}
+
+/// An origin as the allowlist keeps it: its serialized form, lowercased,
+/// without a default port or trailing slash; `None` when it is not
+/// `scheme://host[:port]`.
+pub(crate) fn normalise(origin: &str) -> Option<String> {
+    Origin::parse(origin).map(|parsed| parsed.serialize())
 }
 
 /// Whether a presented `Origin` header value names the host a request was

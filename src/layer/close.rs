@@ -145,7 +145,7 @@ fn close_code(status: StatusCode) -> Option<u16> {
 }
 
 /// A valid WebSocket handshake, as RFC 6455 and RFC 8441 define it.
-enum Handshake {
+pub(crate) enum Handshake {
     /// HTTP/1.1: answered 101 with the accept key.
     Http1 { accept: HeaderValue },
     /// HTTP/2 extended CONNECT: answered 200.
@@ -153,7 +153,7 @@ enum Handshake {
 }
 
 impl Handshake {
-    fn of<B>(req: &Request<B>) -> Option<Self> {
+    pub(crate) fn of<B>(req: &Request<B>) -> Option<Self> {
         let headers = req.headers();
         let mut versions = headers.get_all(SEC_WEBSOCKET_VERSION).iter();
         match (versions.next(), versions.next()) {
