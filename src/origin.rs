@@ -261,8 +261,14 @@ mod tests {
         assert!(!is_same_origin(b"http://h", "h::80"));
         assert!(!is_same_origin(b"http://[::1]", "[::1"));
         // IPv6 literals keep working, with a port or without.
-        assert_eq!(normalise("http://[::1]:80").as_deref(), Some("http://[::1]"));
-        assert_eq!(normalise("http://[::1]:8080").as_deref(), Some("http://[::1]:8080"));
+        assert_eq!(
+            normalise("http://[::1]:80").as_deref(),
+            Some("http://[::1]")
+        );
+        assert_eq!(
+            normalise("http://[::1]:8080").as_deref(),
+            Some("http://[::1]:8080")
+        );
         assert!(is_same_origin(b"http://[::1]", "[::1]:80"));
     }
 

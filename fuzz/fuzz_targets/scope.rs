@@ -31,7 +31,9 @@ impl<'a> Arbitrary<'a> for Input {
             ""
         };
         let path = format!("{base}/{}", text(u, PATH_WORDS, 8)?);
-        let uri: http::Uri = path.parse().map_err(|_| arbitrary::Error::IncorrectFormat)?;
+        let uri: http::Uri = path
+            .parse()
+            .map_err(|_| arbitrary::Error::IncorrectFormat)?;
         let path = uri.path().to_owned();
         Ok(Self {
             exact,

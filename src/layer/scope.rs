@@ -316,7 +316,11 @@ mod tests {
         for path in ["/api/ws//..", "/api/ws/x//../..", "/api/ws//%2e%2e"] {
             assert_eq!(exact.verdict(path), Verdict::Ambiguous, "{path}");
         }
-        for path in ["/api//../ws", "/api//%2e%2e/ws/room", "/%2e%2e%2Fapi%2f/%2e%2e/ws"] {
+        for path in [
+            "/api//../ws",
+            "/api//%2e%2e/ws/room",
+            "/%2e%2e%2Fapi%2f/%2e%2e/ws",
+        ] {
             assert_eq!(prefix.verdict(path), Verdict::Ambiguous, "{path}");
         }
         // Without a dot-segment, empty segments change nothing.
