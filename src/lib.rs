@@ -47,6 +47,12 @@ pub mod store;
 pub mod ticket;
 pub mod wire;
 
+// Not API: entry points for the fuzz targets and the property tests,
+// compiled only for them (cargo fuzz sets `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
+
 pub use audience::Audience;
 pub use audit::{AuditEvent, Delivery, MintRefusal, RejectReason, redact_subprotocols, redact_uri};
 pub use clock::{Clock, ManualClock, SystemClock};

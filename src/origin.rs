@@ -39,10 +39,7 @@ impl AllowedOrigins {
             .into_iter()
             .map(|origin| {
                 let origin = origin.into();
-                match Origin::parse(&origin) {
-                    Some(parsed) => Ok(parsed.serialize()),
-                    None => Err(ConfigError::InvalidOrigin(origin)),
-                }
+                normalise(&origin).ok_or(ConfigError::InvalidOrigin(origin))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|list| Self(list.into()))
@@ -63,6 +60,13 @@ impl AllowedOrigins {
             .iter()
             .all(|origin| self.allows(origin.as_bytes()))
     }
+}
+
+/// An origin as the allowlist keeps it: its serialized form, lowercased,
+/// without a default port or trailing slash; `None` when it is not
+/// `scheme://host[:port]`.
+pub(crate) fn normalise(origin: &str) -> Option<String> {
+    Origin::parse(origin).map(|parsed| parsed.serialize())
 }
 
 /// Whether a presented `Origin` header value names the host a request was
@@ -131,15 +135,24 @@ impl Origin {
     }
 }
 
-/// `host[:port]` split in two; `None` when the host is empty or the port
-/// is not a number. A port follows the last `:` unless that colon is inside
-/// an IPv6 literal.
+/// `host[:port]` split in two; `None` when the host is empty or not a
+/// host, or the port is not a number. A port follows the last `:` unless
+/// that colon is inside an IPv6 literal.
 fn split_host(host_port: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = match host_port.rsplit_once(':') {
         Some((host, port)) if !port.contains(']') => (host, Some(port)),
         _ => (host_port, None),
     };
-    if host.is_empty() {
+    // A `:` or a bracket belongs in an IPv6 literal only: `h::80` would
+    // read as host `h:`, whose serialized origin `scheme://h:` names no
+    // host at all.
+    let is_host = match host.strip_prefix('[') {
+        Some(literal) => literal
+            .strip_suffix(']')
+            .is_some_and(|inner| !inner.is_empty() && !inner.contains(['[', ']'])),
+        None => !host.is_empty() && !host.contains([':', '[', ']']),
+    };
+    if !is_host {
         return None;
     }
     match port {
@@ -226,6 +239,37 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn hosts_with_a_stray_colon_or_bracket_are_refused() {
+        // Found by the `origin` fuzz target: `http://t:80:80:80` was kept as
+        // `http://t:80:80`, which normalised again to `http://t:80`, and
+        // `http://h::80` as `http://h:`, which does not parse at all.
+        for bad in [
+            "http://h::80",
+            "http://t:80:80:80",
+            "http://[::1",
+            "http://::1",
+            "http://a]:1",
+            "http://[]",
+            "http://[[::1]]",
+        ] {
+            assert!(AllowedOrigins::new([bad]).is_err(), "{bad}");
+            assert!(!is_same_origin(bad.as_bytes(), "h"), "{bad}");
+        }
+        assert!(!is_same_origin(b"http://h", "h::80"));
+        assert!(!is_same_origin(b"http://[::1]", "[::1"));
+        // IPv6 literals keep working, with a port or without.
+        assert_eq!(
+            normalise("http://[::1]:80").as_deref(),
+            Some("http://[::1]")
+        );
+        assert_eq!(
+            normalise("http://[::1]:8080").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert!(is_same_origin(b"http://[::1]", "[::1]:80"));
     }
 
     #[test]

@@ -145,7 +145,7 @@ fn close_code(status: StatusCode) -> Option<u16> {
 }
 
 /// A valid WebSocket handshake, as RFC 6455 and RFC 8441 define it.
-enum Handshake {
+pub(crate) enum Handshake {
     /// HTTP/1.1: answered 101 with the accept key.
     Http1 { accept: HeaderValue },
     /// HTTP/2 extended CONNECT: answered 200.
@@ -153,7 +153,7 @@ enum Handshake {
 }
 
 impl Handshake {
-    fn of<B>(req: &Request<B>) -> Option<Self> {
+    pub(crate) fn of<B>(req: &Request<B>) -> Option<Self> {
         let headers = req.headers();
         let mut versions = headers.get_all(SEC_WEBSOCKET_VERSION).iter();
         match (versions.next(), versions.next()) {
@@ -161,8 +161,11 @@ impl Handshake {
             _ => return None,
         }
         if req.method() == Method::CONNECT {
+            // Extended CONNECT is HTTP/2's (RFC 8441): a CONNECT of another
+            // version answered 200 turns into a raw tunnel, not a socket.
             let protocol = req.extensions().get::<hyper::ext::Protocol>()?;
-            return (protocol.as_str() == "websocket").then_some(Self::Http2);
+            return (req.version() == Version::HTTP_2 && protocol.as_str() == "websocket")
+                .then_some(Self::Http2);
         }
         if req.method() != Method::GET
             || req.version() != Version::HTTP_11
@@ -171,7 +174,12 @@ impl Handshake {
         {
             return None;
         }
-        let key = headers.get(SEC_WEBSOCKET_KEY)?;
+        // Exactly one key (RFC 6455 section 11.3.1): with two, which one a
+        // client checks the accept key against is anyone's guess.
+        let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+        let (Some(key), None) = (keys.next(), keys.next()) else {
+            return None;
+        };
         let mut nonce = [0u8; 16];
         match STANDARD.decode_slice(key.as_bytes(), &mut nonce) {
             Ok(16) => {}
@@ -299,6 +307,7 @@ mod tests {
             .insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("c2hvcnQ="));
         assert!(Handshake::of(&short_key).is_none());
         let mut connect = Request::connect("/ws")
+            .version(Version::HTTP_2)
             .header("sec-websocket-version", "13")
             .body(())
             .unwrap();
@@ -307,6 +316,26 @@ mod tests {
             .extensions_mut()
             .insert(hyper::ext::Protocol::from_static("websocket"));
         assert!(matches!(Handshake::of(&connect), Some(Handshake::Http2)));
+    }
+
+    #[test]
+    fn extended_connect_is_http2_only_and_one_key_is_one() {
+        // Found by the `handshake` fuzz target: a CONNECT carrying a
+        // `:protocol` over HTTP/1.1 or HTTP/3 was answered as RFC 8441's,
+        // and a request with two keys as RFC 6455's.
+        for version in [Version::HTTP_11, Version::HTTP_3] {
+            let mut connect = Request::connect("/ws")
+                .version(version)
+                .header("sec-websocket-version", "13")
+                .body(())
+                .unwrap();
+            connect
+                .extensions_mut()
+                .insert(hyper::ext::Protocol::from_static("websocket"));
+            assert!(Handshake::of(&connect).is_none(), "{version:?}");
+        }
+        let two_keys = handshake(|b| b.header("sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="));
+        assert!(Handshake::of(&two_keys).is_none());
     }
 
     #[test]

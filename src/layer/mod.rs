@@ -178,14 +178,14 @@ use crate::store::TicketStore;
 
 mod admission;
 #[cfg(feature = "tokio")]
-mod close;
+pub(crate) mod close;
 mod future;
 mod principal;
 mod rejection;
-mod scope;
+pub(crate) mod scope;
 mod service;
 mod subprotocol;
-mod upgrade;
+pub(crate) mod upgrade;
 
 pub use future::ResponseFuture;
 #[cfg(feature = "axum")]

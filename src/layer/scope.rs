@@ -106,7 +106,7 @@ fn checked(path: &str) -> &str {
 
 /// A configured path's segments: percent-decoded, without empty or `.`
 /// segments, `..` applied.
-fn canonical(path: &str) -> Vec<String> {
+pub(crate) fn canonical(path: &str) -> Vec<String> {
     let decoded = percent_decode_str(path).decode_utf8_lossy();
     let segments: Vec<Cow<'_, str>> = split(&decoded).into_iter().map(Cow::Borrowed).collect();
     resolve(&segments)
@@ -118,7 +118,9 @@ fn canonical(path: &str) -> Vec<String> {
 /// Every way a router might read a request path, as lists of non-empty
 /// segments: split raw; split, then each segment decoded; decoded (once,
 /// then again as long as that changes it), then split; with `\` as `/`.
-/// Each of those as it is, and with dot-segments applied.
+/// Each of those as it is, and with dot-segments applied, both over the
+/// non-empty segments and with empty ones counted as RFC 3986 counts them
+/// (`/api/ws//..` is `/api/ws/` there, `/api/ws` here).
 pub(crate) struct Readings<'a> {
     readings: Vec<Vec<Cow<'a, str>>>,
     /// Whether any reading holds a dot-segment or an encoded separator.
@@ -127,13 +129,15 @@ pub(crate) struct Readings<'a> {
 
 impl<'a> Readings<'a> {
     pub(crate) fn of(path: &'a str) -> Self {
-        let raw = split(path);
+        let raw = segments(path);
         let mut ambiguous = path.contains('\\');
         let per_segment: Vec<Cow<'a, str>> = raw
             .iter()
             .map(|segment| percent_decode_str(segment).decode_utf8_lossy())
             .collect();
-        let mut readings: Vec<Vec<Cow<'a, str>>> =
+        // Each spelling with its empty segments, which only dot-segments
+        // care about.
+        let mut spellings: Vec<Vec<Cow<'a, str>>> =
             vec![raw.iter().map(|s| Cow::Borrowed(*s)).collect(), per_segment];
         let mut text = path.to_owned();
         for _ in 0..MAX_DECODES {
@@ -144,31 +148,31 @@ impl<'a> Readings<'a> {
             // An encoded `/` is a separator to routers that decode first,
             // and an encoded `\\` to some servers.
             ambiguous |= decoded.contains('\\') || slashes(&decoded) != slashes(&text);
-            readings.push(
-                split(&decoded)
-                    .into_iter()
-                    .map(|s| Cow::Owned(s.to_owned()))
-                    .collect(),
-            );
+            spellings.push(owned(segments(&decoded)));
             text = decoded;
         }
         if ambiguous {
             // Servers that take `\\` for `/` (it may have been encoded).
-            let slashed = text.replace('\\', "/");
-            readings.push(
-                split(&slashed)
-                    .into_iter()
-                    .map(|s| Cow::Owned(s.to_owned()))
-                    .collect(),
-            );
+            spellings.push(owned(segments(&text.replace('\\', "/"))));
         }
-        ambiguous |= readings.iter().flatten().any(|s| is_dot(s));
-        let resolved: Vec<_> = readings
-            .iter()
-            .filter(|segments| segments.iter().any(|s| is_dot(s)))
-            .map(|segments| resolve(segments))
-            .collect();
-        readings.extend(resolved);
+        ambiguous |= spellings.iter().flatten().any(|s| is_dot(s));
+        let mut readings = Vec::with_capacity(spellings.len());
+        for spelling in spellings {
+            let non_empty: Vec<Cow<'a, str>> =
+                spelling.iter().filter(|s| !s.is_empty()).cloned().collect();
+            if non_empty.iter().any(|s| is_dot(s)) {
+                readings.push(resolve(&non_empty));
+                // A `..` after `//` removes the empty segment in RFC 3986
+                // (and the `url` crate), not the one before it: a
+                // normalising router reads `/api//../ws` as `/api/ws`.
+                if non_empty.len() < spelling.len() {
+                    let mut resolved = resolve(&spelling);
+                    resolved.retain(|s| !s.is_empty());
+                    readings.push(resolved);
+                }
+            }
+            readings.push(non_empty);
+        }
         Self {
             readings,
             ambiguous,
@@ -197,6 +201,19 @@ fn is_dot(segment: &str) -> bool {
 /// The non-empty `/`-separated segments of `path`.
 fn split(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// The `/`-separated segments of `path` after its leading `/`, empty ones
+/// included (`//a/` is `["", "a", ""]`).
+fn segments(path: &str) -> Vec<&str> {
+    path.strip_prefix('/').unwrap_or(path).split('/').collect()
+}
+
+fn owned(segments: Vec<&str>) -> Vec<Cow<'static, str>> {
+    segments
+        .into_iter()
+        .map(|s| Cow::Owned(s.to_owned()))
+        .collect()
 }
 
 /// `segments` with `.` dropped and `..` applied.
@@ -286,6 +303,28 @@ mod tests {
         for outside in ["/static/../index.html", "/a/%2e%2e/b", "/api/ws/../../x"] {
             assert_eq!(scope.verdict(outside), Verdict::Outside, "{outside}");
         }
+    }
+
+    #[test]
+    fn a_dot_segment_after_an_empty_one_is_read_as_rfc_3986_reads_it() {
+        // RFC 3986 (and the `url` crate) let `..` remove the empty segment
+        // of `//`: a normalising router sends these to /api/ws, which the
+        // guard read as `/api` or `/ws`, outside its scope. Found by the
+        // `scope` fuzz target.
+        let exact = scope(&["/api/ws"], &[]);
+        let prefix = scope(&[], &["/api/ws"]);
+        for path in ["/api/ws//..", "/api/ws/x//../..", "/api/ws//%2e%2e"] {
+            assert_eq!(exact.verdict(path), Verdict::Ambiguous, "{path}");
+        }
+        for path in [
+            "/api//../ws",
+            "/api//%2e%2e/ws/room",
+            "/%2e%2e%2Fapi%2f/%2e%2e/ws",
+        ] {
+            assert_eq!(prefix.verdict(path), Verdict::Ambiguous, "{path}");
+        }
+        // Without a dot-segment, empty segments change nothing.
+        assert_eq!(exact.verdict("/api//ws/"), Verdict::Guarded);
     }
 
     #[test]
