@@ -23,8 +23,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
 use axum::routing::get;
 use criterion::{Criterion, Throughput, criterion_group};
 use futures_util::StreamExt as _;
@@ -32,29 +30,9 @@ use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
+use tower_ws_ticket_demo::testkit::bench::{serve_on_own_runtime, upgrade_and_close};
 
 /// Upgrades and closes at once: the handshake is what is measured.
-async fn upgrade(ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(|socket| async move { drop(socket) })
-}
-
-/// Serves `router` on a free loopback port, on its own one-worker runtime.
-fn serve(router: Router) -> (Runtime, SocketAddr) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let addr = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-        addr
-    });
-    (runtime, addr)
-}
 
 /// The two servers, the same route with and without the layer, and the
 /// client's runtime (dropped first: fields drop in order).
@@ -73,10 +51,11 @@ struct Servers {
 
 impl Servers {
     fn start(store: &MemoryStore<u32>) -> Self {
-        let (_plain_runtime, plain) = serve(Router::new().route("/ws", get(upgrade)));
-        let (_guarded_runtime, guarded) = serve(Router::new().route(
+        let (_plain_runtime, plain) =
+            serve_on_own_runtime(Router::new().route("/ws", get(upgrade_and_close)));
+        let (_guarded_runtime, guarded) = serve_on_own_runtime(Router::new().route(
             "/ws",
-            get(upgrade).route_layer(WsTicketLayer::new(store.clone())),
+            get(upgrade_and_close).route_layer(WsTicketLayer::new(store.clone())),
         ));
         let client = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -15,37 +15,13 @@
 //!
 //! Run: `cargo bench --bench layer`
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use http::Request;
+use tower::{Layer, Service};
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
-
-fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("benchmarked futures are ready at once"),
-    }
-}
-
-fn inner() -> impl Service<
-    Request<()>,
-    Response = Response<()>,
-    Error = Infallible,
-    Future = Ready<Result<Response<()>, Infallible>>,
-> + Clone {
-    service_fn(|req: Request<()>| {
-        black_box(&req);
-        ready(Ok::<_, Infallible>(Response::new(())))
-    })
-}
+use tower_ws_ticket_demo::testkit::bench::{poll_once, ready_inner, upgrade_request};
 
 fn plain_request() -> Request<()> {
     Request::get("/api/items?page=2")
@@ -55,20 +31,10 @@ fn plain_request() -> Request<()> {
         .expect("request")
 }
 
-fn upgrade_request(ticket: &str) -> Request<()> {
-    Request::get(format!("/api/ws?ticket={ticket}&room=7"))
-        .header("upgrade", "websocket")
-        .header("connection", "Upgrade")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .body(())
-        .expect("request")
-}
-
 fn non_upgrade(c: &mut Criterion) {
     let store = MemoryStore::<u64>::new();
-    let mut bare = inner();
-    let mut layered = WsTicketLayer::new(store).layer(inner());
+    let mut bare = ready_inner();
+    let mut layered = WsTicketLayer::new(store).layer(ready_inner());
     let mut group = c.benchmark_group("non-upgrade request");
     group.bench_function("bare inner service", |b| {
         b.iter_batched(
@@ -91,8 +57,8 @@ fn upgrade_with_ticket(c: &mut Criterion) {
     let store = MemoryStore::<u64>::builder()
         .max_outstanding(usize::MAX)
         .build();
-    let mut bare = inner();
-    let mut layered = WsTicketLayer::new(store.clone()).layer(inner());
+    let mut bare = ready_inner();
+    let mut layered = WsTicketLayer::new(store.clone()).layer(ready_inner());
     let mut group = c.benchmark_group("upgrade with a valid ticket");
     // The same request straight to the inner service: what handling the
     // request costs with no layer at all, so the layer's own share is the
@@ -146,7 +112,7 @@ fn credential_channel(c: &mut Criterion) {
     let store = MemoryStore::<u64>::builder()
         .max_outstanding(usize::MAX)
         .build();
-    let mut layered = WsTicketLayer::new(store.clone()).layer(inner());
+    let mut layered = WsTicketLayer::new(store.clone()).layer(ready_inner());
     let mut group = c.benchmark_group("credential channel");
     group.bench_function("ticket in the query", |b| {
         b.iter_batched(

@@ -15,35 +15,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
 use axum::routing::get;
 use futures_util::StreamExt as _;
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
-
-async fn upgrade(ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(|socket| async move { drop(socket) })
-}
+use tower_ws_ticket_demo::testkit::bench::{serve_on_own_runtime, upgrade_and_close};
 
 /// Serves the route behind `layer` on its own one-worker runtime.
 fn serve(layer: WsTicketLayer<MemoryStore<u32>>) -> (Runtime, SocketAddr) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let router = Router::new().route("/ws", get(upgrade).route_layer(layer));
-    let addr = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-        addr
-    });
-    (runtime, addr)
+    serve_on_own_runtime(Router::new().route("/ws", get(upgrade_and_close).route_layer(layer)))
 }
 
 /// `count` refused connects to `addr`, one after another; the time taken.

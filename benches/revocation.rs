@@ -17,49 +17,15 @@
 //!
 //! Run: `cargo bench --bench revocation`
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::hint::black_box;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, Service};
 use tower_ws_ticket::{MemoryStore, Revocation, Revocations, Revoked, WsTicketLayer};
-
-fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("benchmarked futures are ready at once"),
-    }
-}
-
-fn inner() -> impl Service<
-    Request<()>,
-    Response = Response<()>,
-    Error = Infallible,
-    Future = Ready<Result<Response<()>, Infallible>>,
-> + Clone {
-    service_fn(|req: Request<()>| {
-        // The handle is dropped with the request, as when a socket closes:
-        // registering and unregistering are both measured.
-        black_box(&req);
-        ready(Ok::<_, Infallible>(Response::new(())))
-    })
-}
-
-fn upgrade_request(ticket: &str) -> Request<()> {
-    Request::get(format!("/api/ws?ticket={ticket}&room=7"))
-        .header("upgrade", "websocket")
-        .header("connection", "Upgrade")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .body(())
-        .expect("request")
-}
+use tower_ws_ticket_demo::testkit::bench::{poll_once, ready_inner, upgrade_request};
 
 fn admitted_socket(c: &mut Criterion) {
     let store = MemoryStore::<u64>::builder()
@@ -68,10 +34,12 @@ fn admitted_socket(c: &mut Criterion) {
     let revocations = Revocations::<u64>::new();
     // Other users' sockets stay open meanwhile, as on a busy server.
     let others: Vec<Revocation> = (0..10_000).map(|i| revocations.watch(i % 1_000)).collect();
-    let mut off = WsTicketLayer::new(store.clone()).layer(inner());
+    // The inner service drops the request, and the handle with it, as when
+    // a socket closes: registering and unregistering are both measured.
+    let mut off = WsTicketLayer::new(store.clone()).layer(ready_inner());
     let mut on = WsTicketLayer::new(store.clone())
         .revocations(revocations.clone(), |user: &u64| *user)
-        .layer(inner());
+        .layer(ready_inner());
     let mut group = c.benchmark_group("admitted socket");
     for (name, service) in [("revocations off", &mut off), ("revocations on", &mut on)] {
         group.bench_function(name, |b| {

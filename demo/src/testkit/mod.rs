@@ -8,6 +8,7 @@
 //! returning an error: a test or a benchmark has nothing better to do with
 //! one.
 
+pub mod bench;
 pub mod dashboard;
 pub mod redis_server;
 /// The revocation tests' app (`tests/revocation*.rs`).
