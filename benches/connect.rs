@@ -32,8 +32,6 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
 use tower_ws_ticket_demo::testkit::bench::{serve_on_own_runtime, upgrade_and_close};
 
-/// Upgrades and closes at once: the handshake is what is measured.
-
 /// The two servers, the same route with and without the layer, and the
 /// client's runtime (dropped first: fields drop in order).
 struct Servers {
