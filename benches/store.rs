@@ -35,6 +35,11 @@
 //! - `per_identity_one`: the same store, every pair of every thread for one
 //!   identity, whose record stays (the prefill's own ticket holds it): the
 //!   threads meet on its lock.
+//!
+//! The `refused mint at the cap` group times a mint into a full store
+//! (1,000 live tickets, the cap) with 64 and with 65,536 shards: a flood of
+//! refused mints is what an attacker sends, so its cost must not grow with
+//! the shard count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -589,10 +594,30 @@ fn bytes_per_live_ticket() {
     println!("  ironclad  {ironclad:6.1}  (text key and Instant, no identity)");
 }
 
+/// A mint into a full store, by shard count.
+fn refused_at_the_cap(c: &mut Criterion) {
+    let mut group = c.benchmark_group("refused mint at the cap");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for shards in [64, 1 << 16] {
+        let store = MemoryStore::<u64>::builder()
+            .max_outstanding(1_000)
+            .shards(shards)
+            .build();
+        let _live: Vec<_> = (0..1_000).map(|i| store.mint(i).expect("fill")).collect();
+        group.bench_with_input(BenchmarkId::new("shards", shards), &store, |b, store| {
+            b.iter(|| black_box(store.mint(7)).expect_err("the store is full"));
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     bytes_per_live_ticket();
     let mut c = Criterion::default().configure_from_args();
     mint_consume_pairs(&mut c);
     feature_pairs(&mut c);
+    refused_at_the_cap(&mut c);
     c.final_summary();
 }
