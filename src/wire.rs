@@ -138,22 +138,24 @@ pub(crate) fn protocol_entries(headers: &HeaderMap) -> impl Iterator<Item = Opti
     headers
         .get_all(SEC_WEBSOCKET_PROTOCOL)
         .iter()
-        .flat_map(|value| match value.to_str() {
-            Ok(text) => split_entries(text),
-            Err(_) => vec![None],
+        .flat_map(|value| {
+            // A value that is not text is one `None`; text, its entries.
+            let (text, opaque) = match value.to_str() {
+                Ok(text) => (text, None),
+                Err(_) => ("", Some(None)),
+            };
+            let entries = text
+                .split(',')
+                .map(|entry| entry.trim_matches([' ', '\t']))
+                .filter(|entry| !entry.is_empty())
+                .map(Some);
+            opaque.into_iter().chain(entries)
         })
-}
-
-fn split_entries(text: &str) -> Vec<Option<&str>> {
-    text.split(',')
-        .map(|entry| entry.trim_matches([' ', '\t']))
-        .filter(|entry| !entry.is_empty())
-        .map(Some)
-        .collect()
 }
 
 /// Whether the client offered the marker [`SUBPROTOCOL`], exactly: the
 /// protocol a handshake may then select for it.
+#[cfg(any(feature = "tokio", test))]
 pub(crate) fn offers_marker(headers: &HeaderMap) -> bool {
     protocol_entries(headers).any(|entry| entry == Some(SUBPROTOCOL))
 }
@@ -227,6 +229,10 @@ impl<'a> Param<'a> {
     }
 
     fn value(&self) -> Cow<'a, str> {
+        let raw_value = self.raw.split_once('=').map_or("", |(_, value)| value);
+        if !needs_decoding(raw_value) {
+            return Cow::Borrowed(raw_value);
+        }
         form_urlencoded::parse(self.raw.as_bytes())
             .next()
             .map(|(_, value)| value)
@@ -238,14 +244,27 @@ fn raw_name(piece: &str) -> &str {
     piece.split_once('=').map_or(piece, |(name, _)| name)
 }
 
+/// Whether form_urlencoded decoding would change `raw`: only `%` escapes
+/// and `+` do (the text is valid UTF-8 already, so nothing else is
+/// replaced). Most names and values, tickets among them, have neither, and
+/// are read as they are.
+fn needs_decoding(raw: &str) -> bool {
+    raw.bytes().any(|b| b == b'%' || b == b'+')
+}
+
 /// The non-empty pieces of `query`. Pieces are separated by `&`; a `;` is
 /// part of a piece, as form_urlencoded (and so axum and warp) reads it.
 pub(crate) fn params(query: &str) -> impl Iterator<Item = Param<'_>> {
     query.split('&').filter(|raw| !raw.is_empty()).map(|raw| {
-        let name = form_urlencoded::parse(raw_name(raw).as_bytes())
-            .next()
-            .map(|(name, _)| name)
-            .unwrap_or_default();
+        let raw_name = raw_name(raw);
+        let name = if needs_decoding(raw_name) {
+            form_urlencoded::parse(raw_name.as_bytes())
+                .next()
+                .map(|(name, _)| name)
+                .unwrap_or_default()
+        } else {
+            Cow::Borrowed(raw_name)
+        };
         Param { raw, name }
     })
 }
@@ -257,6 +276,9 @@ pub(crate) struct Presented<'a> {
     pub(crate) kind: CredentialKind,
     pub(crate) value: Cow<'a, str>,
     pub(crate) without: Without,
+    /// Whether the client offered the marker [`SUBPROTOCOL`] (whichever
+    /// channel the credential came in): the protocol to select for it.
+    pub(crate) marker_offered: bool,
 }
 
 /// The request without its credential: what to replace.
@@ -295,17 +317,26 @@ pub(crate) fn find_credential<'a>(
     headers: &'a HeaderMap,
 ) -> Result<Presented<'a>, NotOne> {
     let in_query = take_from_query(uri)?;
-    let in_header = take_from_protocols(headers)?;
-    match (in_query, in_header) {
-        (Some(_), Some(_)) => Err(NotOne::Ambiguous),
-        (Some(found), None) | (None, Some(found)) => Ok(found),
-        (None, None) => Err(NotOne::Missing),
-    }
+    let (in_header, marker_offered) = take_from_protocols(headers)?;
+    let mut found = match (in_query, in_header) {
+        (Some(_), Some(_)) => return Err(NotOne::Ambiguous),
+        (Some(found), None) | (None, Some(found)) => found,
+        (None, None) => return Err(NotOne::Missing),
+    };
+    found.marker_offered = marker_offered;
+    Ok(found)
 }
 
 /// The credential parameter of the URI's query, if any, found in one pass
 /// that also builds the URI without it.
 fn take_from_query(uri: &Uri) -> Result<Option<Presented<'_>>, NotOne> {
+    // Most upgrades from a browser carry their credential in the header:
+    // a query that cannot name a credential (no parameter name in it, and
+    // no escape that could spell one) is not rebuilt for nothing.
+    let query = uri.query().unwrap_or("");
+    if !query.contains('%') && !CREDENTIAL_PARAMS.iter().any(|name| query.contains(name)) {
+        return Ok(None);
+    }
     let mut found = None;
     let stripped = rebuild_without_credentials(uri, |kind, param| {
         if found.is_some() {
@@ -318,22 +349,28 @@ fn take_from_query(uri: &Uri) -> Result<Option<Presented<'_>>, NotOne> {
         kind,
         value,
         without: Without::Uri(stripped),
+        marker_offered: false,
     }))
 }
 
 /// The credential entry of the `Sec-WebSocket-Protocol` header(s), if any,
-/// and the header's other entries.
-fn take_from_protocols(headers: &HeaderMap) -> Result<Option<Presented<'_>>, NotOne> {
+/// and the header's other entries; and whether the marker was offered.
+fn take_from_protocols(headers: &HeaderMap) -> Result<(Option<Presented<'_>>, bool), NotOne> {
     let mut found = None;
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept = String::new();
     let mut opaque = false;
+    let mut marker_offered = false;
     for entry in protocol_entries(headers) {
         let Some(entry) = entry else {
             opaque = true;
             continue;
         };
+        marker_offered |= entry == SUBPROTOCOL;
         if !is_credential_entry(entry) {
-            kept.push(entry);
+            if !kept.is_empty() {
+                kept.push_str(", ");
+            }
+            kept.push_str(entry);
             continue;
         }
         if found.is_some() {
@@ -350,7 +387,7 @@ fn take_from_protocols(headers: &HeaderMap) -> Result<Option<Presented<'_>>, Not
         found = Some((kind, value));
     }
     let Some((kind, value)) = found else {
-        return Ok(None);
+        return Ok((None, marker_offered));
     };
     // A header value that is not text cannot be rebuilt entry by entry;
     // refusing beats handing the credential on.
@@ -360,13 +397,15 @@ fn take_from_protocols(headers: &HeaderMap) -> Result<Option<Presented<'_>>, Not
     let rest = if kept.is_empty() {
         None
     } else {
-        Some(HeaderValue::from_str(&kept.join(", ")).map_err(|_| NotOne::Malformed)?)
+        Some(HeaderValue::from_str(&kept).map_err(|_| NotOne::Malformed)?)
     };
-    Ok(Some(Presented {
+    let presented = Presented {
         kind,
         value: Cow::Borrowed(value),
         without: Without::Protocols(rest),
-    }))
+        marker_offered,
+    };
+    Ok((Some(presented), marker_offered))
 }
 
 /// `uri` without any credential parameter, every other piece kept in

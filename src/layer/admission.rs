@@ -21,7 +21,6 @@ use super::rejection::Rejection;
 use super::rejection::{self, RejectionResponse};
 use super::scope::{Scope, Verdict};
 use super::subprotocol::Selection;
-use super::upgrade::is_websocket_upgrade;
 use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor, Delivery, RejectReason};
 use crate::credential::{InternalCredential, SessionToken};
@@ -62,7 +61,7 @@ pub(crate) struct Settings<T: TicketStore> {
 
 /// What the checks that need no store decided.
 pub(crate) enum Admission<'r, I> {
-    /// Not a guarded upgrade: hand it on untouched.
+    /// An upgrade outside the guarded paths: hand it on untouched.
     Pass,
     /// Refused before anything was consumed.
     Reject(RejectReason),
@@ -88,11 +87,9 @@ pub(crate) struct Handoff {
 }
 
 impl<T: TicketStore> Settings<T> {
-    /// The checks that need no store, in the order the module docs give.
+    /// The checks that need no store, in the order the module docs give,
+    /// for a request the service has found to be an upgrade.
     pub(crate) fn admit<'r, B>(&self, req: &'r Request<B>) -> Admission<'r, T::Identity> {
-        if !is_websocket_upgrade(req) {
-            return Admission::Pass;
-        }
         let verdict = self.scope.verdict(req.uri().path());
         // A router nested under a prefix (axum's `nest`) hands its layers
         // the path without the prefix; the path the client sent counts too.
@@ -119,7 +116,7 @@ impl<T: TicketStore> Settings<T> {
         };
         let handoff = Handoff {
             without: presented.without,
-            selection: Selection::for_request(req.method(), req.headers()),
+            selection: Selection::for_request(req.method(), presented.marker_offered),
         };
         let principal = match presented.kind {
             CredentialKind::Ticket if self.tickets => {
@@ -224,12 +221,12 @@ impl<T: TicketStore> Settings<T> {
                 }
                 *req.uri_mut() = uri;
             }
-            Without::Protocols(rest) => {
-                let headers = req.headers_mut();
-                headers.remove(SEC_WEBSOCKET_PROTOCOL);
-                if let Some(rest) = rest {
-                    headers.insert(SEC_WEBSOCKET_PROTOCOL, rest);
-                }
+            // `insert` replaces every value the header had.
+            Without::Protocols(Some(rest)) => {
+                req.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, rest);
+            }
+            Without::Protocols(None) => {
+                req.headers_mut().remove(SEC_WEBSOCKET_PROTOCOL);
             }
         }
         let label = match &principal {

@@ -43,7 +43,12 @@ pin_project! {
             consume: T::ConsumeFuture,
             waiting: Option<Box<Waiting<S, T, R, ReqBody>>>,
         },
-        // The inner service has the request.
+        // Not an upgrade: the inner service's answer, as it is.
+        Passthrough {
+            #[pin]
+            future: S::Future,
+        },
+        // The inner service has an admitted upgrade.
         Inner {
             #[pin]
             future: S::Future,
@@ -69,6 +74,12 @@ where
     S: Service<Request<ReqBody>>,
     T: TicketStore,
 {
+    pub(crate) fn passthrough(future: S::Future) -> Self {
+        Self {
+            kind: Kind::Passthrough { future },
+        }
+    }
+
     pub(crate) fn inner(future: S::Future, selection: Selection) -> Self {
         Self {
             kind: Kind::Inner { future, selection },
@@ -137,6 +148,7 @@ where
                     };
                     this.kind.set(next);
                 }
+                KindProj::Passthrough { future } => return future.poll(cx),
                 KindProj::Inner { future, selection } => {
                     let mut response = ready!(future.poll(cx))?;
                     selection.apply(&mut response);
@@ -161,6 +173,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
             Kind::Consuming { .. } => "consuming",
+            Kind::Passthrough { .. } => "passthrough",
             Kind::Inner { .. } => "inner",
             Kind::Rejected { .. } => "rejected",
         };

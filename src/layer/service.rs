@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::admission::{Admission, Config};
 use super::future::ResponseFuture;
-use super::subprotocol::Selection;
+use super::upgrade::is_websocket_upgrade;
 use super::{DefaultRejection, RejectionResponse, WsTicketLayer};
 use crate::store::TicketStore;
 
@@ -71,12 +71,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // Ordinary traffic first, and as cheaply as can be: one header
+        // lookup, and the inner service's future as it is. The upgrade path
+        // lives apart so that this one stays small.
+        if is_websocket_upgrade(&req) {
+            self.call_upgrade(req)
+        } else {
+            ResponseFuture::passthrough(self.inner.call(req))
+        }
+    }
+}
+
+impl<S, T: TicketStore, R> WsTicket<S, T, R> {
+    /// The upgrade path of `call`: admission, and the ticket's consume.
+    #[inline(never)]
+    fn call_upgrade<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+    ) -> ResponseFuture<S, T, R, ReqBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+        R: RejectionResponse<ResBody>,
+    {
         let config = &self.config;
         let (mut consume, handoff) = match config.settings.admit(&req) {
-            Admission::Pass => {
-                return ResponseFuture::inner(self.inner.call(req), Selection::NONE);
-            }
+            Admission::Pass => return ResponseFuture::passthrough(self.inner.call(req)),
             Admission::Reject(reason) => {
                 return ResponseFuture::rejected(config.reject(&mut req, reason, None));
             }

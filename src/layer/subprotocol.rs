@@ -10,9 +10,9 @@
 //! The credential entry is never selected: the inner service never saw it.
 
 use http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
-use crate::wire::{self, SUBPROTOCOL};
+use crate::wire::SUBPROTOCOL;
 
 /// What to do to the inner service's answer to an admitted upgrade.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,15 +24,10 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    /// Nothing to select: the request was not an admitted upgrade.
-    pub(crate) const NONE: Self = Self {
-        offered: false,
-        connect: false,
-    };
-
-    pub(crate) fn for_request(method: &Method, headers: &HeaderMap) -> Self {
+    /// For a request with `method` whose client offered the marker or not.
+    pub(crate) fn for_request(method: &Method, marker_offered: bool) -> Self {
         Self {
-            offered: wire::offers_marker(headers),
+            offered: marker_offered,
             connect: method == Method::CONNECT,
         }
     }
@@ -58,15 +53,6 @@ impl Selection {
 mod tests {
     use super::*;
 
-    fn offered() -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            SEC_WEBSOCKET_PROTOCOL,
-            "ws-ticket, chat.v1".parse().unwrap(),
-        );
-        headers
-    }
-
     fn answered(status: StatusCode, selected: Option<&'static str>) -> Response<()> {
         let mut response = Response::new(());
         *response.status_mut() = status;
@@ -87,7 +73,7 @@ mod tests {
 
     #[test]
     fn the_marker_is_selected_only_when_nothing_else_is() {
-        let h1 = Selection::for_request(&Method::GET, &offered());
+        let h1 = Selection::for_request(&Method::GET, true);
         let mut accepted = answered(StatusCode::SWITCHING_PROTOCOLS, None);
         h1.apply(&mut accepted);
         assert_eq!(selected(&accepted), Some("ws-ticket"));
@@ -100,7 +86,7 @@ mod tests {
         h1.apply(&mut refused);
         assert_eq!(selected(&refused), None);
 
-        let h2 = Selection::for_request(&Method::CONNECT, &offered());
+        let h2 = Selection::for_request(&Method::CONNECT, true);
         let mut connected = answered(StatusCode::OK, None);
         h2.apply(&mut connected);
         assert_eq!(selected(&connected), Some("ws-ticket"));
@@ -108,12 +94,9 @@ mod tests {
 
     #[test]
     fn nothing_is_selected_when_the_marker_was_not_offered() {
-        let selection = Selection::for_request(&Method::GET, &HeaderMap::new());
+        let selection = Selection::for_request(&Method::GET, false);
         let mut accepted = answered(StatusCode::SWITCHING_PROTOCOLS, None);
         selection.apply(&mut accepted);
         assert_eq!(selected(&accepted), None);
-        let mut also = answered(StatusCode::SWITCHING_PROTOCOLS, None);
-        Selection::NONE.apply(&mut also);
-        assert_eq!(selected(&also), None);
     }
 }
