@@ -161,14 +161,28 @@ impl<'a> Readings<'a> {
             let non_empty: Vec<Cow<'a, str>> =
                 spelling.iter().filter(|s| !s.is_empty()).cloned().collect();
             if non_empty.iter().any(|s| is_dot(s)) {
-                readings.push(resolve(&non_empty));
+                let mut resolved = vec![resolve(&non_empty)];
                 // A `..` after `//` removes the empty segment in RFC 3986
                 // (and the `url` crate), not the one before it: a
                 // normalising router reads `/api//../ws` as `/api/ws`.
                 if non_empty.len() < spelling.len() {
-                    let mut resolved = resolve(&spelling);
-                    resolved.retain(|s| !s.is_empty());
-                    readings.push(resolved);
+                    let mut with_empty = resolve(&spelling);
+                    with_empty.retain(|s| !s.is_empty());
+                    resolved.push(with_empty);
+                }
+                for segments in resolved {
+                    // A router may apply the dot-segments it sees before
+                    // decoding and decode the segments after:
+                    // `/a%20b/%2e%2e/..` is `/a b` to it, `/` to one that
+                    // decodes first.
+                    let decoded: Vec<Cow<'a, str>> = segments
+                        .iter()
+                        .map(|s| Cow::Owned(percent_decode_str(s).decode_utf8_lossy().into_owned()))
+                        .collect();
+                    if decoded != segments {
+                        readings.push(decoded);
+                    }
+                    readings.push(segments);
                 }
             }
             readings.push(non_empty);
@@ -325,6 +339,22 @@ mod tests {
         }
         // Without a dot-segment, empty segments change nothing.
         assert_eq!(exact.verdict("/api//ws/"), Verdict::Guarded);
+    }
+
+    #[test]
+    fn dot_segments_applied_before_decoding_are_read_too() {
+        // A router that applies the literal `..` of the raw path, then
+        // decodes segments, sends these to `/a b` and `/%2e`; the guard
+        // read them as `/` (it decoded `%2e%2e` first). Found by the
+        // `scope` fuzz target (`/%252e/%2e%2e//..`).
+        let scope = scope(&["/a%20b", "/%252e"], &[]);
+        for path in [
+            "/a%20b/%2e%2e/..",
+            "/%252e/%2e%2e//..",
+            "/a%20b/%2E./x/../..",
+        ] {
+            assert_eq!(scope.verdict(path), Verdict::Ambiguous, "{path}");
+        }
     }
 
     #[test]
