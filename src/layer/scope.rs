@@ -34,9 +34,9 @@ const MAX_DECODES: usize = 3;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scope {
-    /// Canonical segments of each exact path.
+    /// Every reading ([`forms`]) of each exact path.
     exact: Vec<Vec<String>>,
-    /// Canonical segments of each prefix.
+    /// Every reading ([`forms`]) of each prefix.
     prefixes: Vec<Vec<String>>,
 }
 
@@ -55,11 +55,11 @@ pub(crate) enum Verdict {
 
 impl Scope {
     pub(crate) fn add_exact(&mut self, path: &str) {
-        self.exact.push(canonical(checked(path)));
+        self.exact.extend(forms(checked(path)));
     }
 
     pub(crate) fn add_prefix(&mut self, prefix: &str) {
-        self.prefixes.push(canonical(checked(prefix)));
+        self.prefixes.extend(forms(checked(prefix)));
     }
 
     /// Whether every upgrade is guarded (no path configured).
@@ -113,6 +113,44 @@ pub(crate) fn canonical(path: &str) -> Vec<String> {
         .into_iter()
         .map(Cow::into_owned)
         .collect()
+}
+
+/// Every way a router might read a configured path, as lists of non-empty
+/// segments: its [`canonical`] form, and the route a router that takes the
+/// path literally sees: split raw, split then each segment decoded, or
+/// decoded then split; each as it is and with dot-segments applied (both
+/// ways of counting empty segments). For a plain path (`/api/ws`) these are
+/// all one; for `/%2f%2fapi` (one segment `//api` to a router that decodes
+/// segments, `api` to the guard) or `/a/%2e%2e/b`, they are not, and the
+/// guard cannot know which one the router behind it uses.
+fn forms(path: &str) -> Vec<Vec<String>> {
+    let raw = segments(path);
+    let per_segment: Vec<Cow<'_, str>> = raw
+        .iter()
+        .map(|segment| percent_decode_str(segment).decode_utf8_lossy())
+        .collect();
+    let decoded = percent_decode_str(path).decode_utf8_lossy();
+    let spellings = [
+        raw.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        per_segment,
+        segments(&decoded).into_iter().map(Cow::Borrowed).collect(),
+    ];
+    let mut forms = vec![canonical(path)];
+    for spelling in spellings {
+        let non_empty: Vec<Cow<'_, str>> =
+            spelling.iter().filter(|s| !s.is_empty()).cloned().collect();
+        for form in [resolve(&spelling), resolve(&non_empty), non_empty] {
+            let form: Vec<String> = form
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(Cow::into_owned)
+                .collect();
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms
 }
 
 /// Every way a router might read a request path, as lists of non-empty
@@ -339,6 +377,28 @@ mod tests {
         }
         // Without a dot-segment, empty segments change nothing.
         assert_eq!(exact.verdict("/api//ws/"), Verdict::Guarded);
+    }
+
+    #[test]
+    fn configured_paths_are_read_every_way_too() {
+        // A router that decodes segments takes the route `/%2f%2fAPI` for
+        // one segment `//API`, which the guard read only as `/API`: with a
+        // dot-segment after it, a request reached the route unguarded.
+        // Found by the `scope` fuzz target.
+        let scope = scope(&["/%2f%2FAPI"], &["/a/%2e%2e/b"]);
+        for path in [
+            "/%2f%2FAPI/ws%2E%2E%2f%2e%2e/%2e%2e",
+            "/%2f%2FAPI",
+            // `/a/%2e%2e/b` as a route taken literally.
+            "/a/%2e%2e/b/room",
+            "/b/room",
+        ] {
+            assert_ne!(scope.verdict(path), Verdict::Outside, "{path}");
+        }
+        // Plain paths read one way only: nothing more is guarded.
+        let plain = self::scope(&["/api/ws"], &[]);
+        assert_eq!(plain.verdict("/api"), Verdict::Outside);
+        assert_eq!(forms("/api/ws"), [["api", "ws"]]);
     }
 
     #[test]
