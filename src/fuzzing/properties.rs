@@ -707,6 +707,7 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
         .copied()
         .filter(|p| p.starts_with('/'))
         .collect();
+    let scope = super::Scope::new(&exact, &prefixes);
     for configured in exact.iter().chain(&prefixes) {
         let canonical = super::canonical(configured);
         assert_eq!(
@@ -716,17 +717,17 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
         );
         for spelling in [configured.to_string(), render(&canonical)] {
             assert_ne!(
-                super::verdict(&exact, &prefixes, &spelling),
+                scope.verdict(&spelling),
                 Verdict::Outside,
                 "configured path {configured:?} requested as {spelling:?}"
             );
         }
     }
     if exact.is_empty() && prefixes.is_empty() {
-        assert_ne!(super::verdict(&[], &[], path), Verdict::Outside);
+        assert_ne!(scope.verdict(path), Verdict::Outside);
         return;
     }
-    let verdict = super::verdict(&exact, &prefixes, path);
+    let verdict = scope.verdict(path);
     if verdict != Verdict::Outside {
         return;
     }
