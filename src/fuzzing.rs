@@ -94,17 +94,27 @@ pub enum Verdict {
     Ambiguous,
 }
 
-/// The verdict of a scope of `exact` paths and `prefixes` (each must start
-/// with `/`) on a request path.
-pub fn verdict(exact: &[&str], prefixes: &[&str], path: &str) -> Verdict {
-    use crate::layer::scope::{Scope, Verdict as V};
-    let mut scope = Scope::default();
-    exact.iter().for_each(|p| scope.add_exact(p));
-    prefixes.iter().for_each(|p| scope.add_prefix(p));
-    match scope.verdict(path) {
-        V::Outside => Verdict::Outside,
-        V::Guarded => Verdict::Guarded,
-        V::Ambiguous => Verdict::Ambiguous,
+/// A scope of `exact` paths and `prefixes` (each must start with `/`).
+#[derive(Debug)]
+pub struct Scope(crate::layer::scope::Scope);
+
+impl Scope {
+    /// The scope of these paths.
+    pub fn new(exact: &[&str], prefixes: &[&str]) -> Self {
+        let mut scope = crate::layer::scope::Scope::default();
+        exact.iter().for_each(|p| scope.add_exact(p));
+        prefixes.iter().for_each(|p| scope.add_prefix(p));
+        Self(scope)
+    }
+
+    /// Its verdict on a request path.
+    pub fn verdict(&self, path: &str) -> Verdict {
+        use crate::layer::scope::Verdict as V;
+        match self.0.verdict(path) {
+            V::Outside => Verdict::Outside,
+            V::Guarded => Verdict::Guarded,
+            V::Ambiguous => Verdict::Ambiguous,
+        }
     }
 }
 

@@ -682,20 +682,6 @@ fn router_reading(path: &str, split: Split, keep_empty: bool, resolve: bool) -> 
     segments
 }
 
-/// Whether a configured path has no dot-segment in any reading. One that
-/// has (`/a/%2e%2e/b`) names no route a router would be given: the guard
-/// applies its dot-segments, and a router reading it literally is not
-/// modelled.
-fn is_plain(configured: &str) -> bool {
-    [Split::Raw, Split::PerSegment, Split::Decoded]
-        .iter()
-        .all(|split| {
-            router_reading(configured, *split, false, false)
-                .iter()
-                .all(|segment| segment != "." && segment != "..")
-        })
-}
-
 /// The guard's path scope:
 ///
 /// - a configured path's canonical form is idempotent:
@@ -706,8 +692,7 @@ fn is_plain(configured: &str) -> bool {
 ///   path is never `Outside`. The models: split raw, per-segment decoded,
 ///   or decoded then split; empty segments dropped or kept; dot-segments
 ///   as they are or applied. The router's own route reads either as the
-///   guard reads it (canonical) or, when it is plain (no dot-segments),
-///   the router's way.
+///   guard reads it (canonical) or the router's way.
 ///
 /// Configured paths that do not start with `/` are skipped (the layer
 /// refuses them at configuration time).
@@ -722,6 +707,7 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
         .copied()
         .filter(|p| p.starts_with('/'))
         .collect();
+    let scope = super::Scope::new(&exact, &prefixes);
     for configured in exact.iter().chain(&prefixes) {
         let canonical = super::canonical(configured);
         assert_eq!(
@@ -731,17 +717,17 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
         );
         for spelling in [configured.to_string(), render(&canonical)] {
             assert_ne!(
-                super::verdict(&exact, &prefixes, &spelling),
+                scope.verdict(&spelling),
                 Verdict::Outside,
                 "configured path {configured:?} requested as {spelling:?}"
             );
         }
     }
     if exact.is_empty() && prefixes.is_empty() {
-        assert_ne!(super::verdict(&[], &[], path), Verdict::Outside);
+        assert_ne!(scope.verdict(path), Verdict::Outside);
         return;
     }
-    let verdict = super::verdict(&exact, &prefixes, path);
+    let verdict = scope.verdict(path);
     if verdict != Verdict::Outside {
         return;
     }
@@ -750,11 +736,10 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
             for resolve in [false, true] {
                 let reading = router_reading(path, split, keep_empty, resolve);
                 let routes = |configured: &str| {
-                    let mut routes = vec![super::canonical(configured)];
-                    if is_plain(configured) {
-                        routes.push(router_reading(configured, split, keep_empty, resolve));
-                    }
-                    routes
+                    [
+                        super::canonical(configured),
+                        router_reading(configured, split, keep_empty, resolve),
+                    ]
                 };
                 let under_exact = exact.iter().any(|p| routes(p).contains(&reading));
                 let under_prefix = prefixes

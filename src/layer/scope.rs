@@ -34,9 +34,9 @@ const MAX_DECODES: usize = 3;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scope {
-    /// Canonical segments of each exact path.
+    /// Every reading ([`forms`]) of each exact path.
     exact: Vec<Vec<String>>,
-    /// Canonical segments of each prefix.
+    /// Every reading ([`forms`]) of each prefix.
     prefixes: Vec<Vec<String>>,
 }
 
@@ -55,11 +55,11 @@ pub(crate) enum Verdict {
 
 impl Scope {
     pub(crate) fn add_exact(&mut self, path: &str) {
-        self.exact.push(canonical(checked(path)));
+        self.exact.extend(forms(checked(path)));
     }
 
     pub(crate) fn add_prefix(&mut self, prefix: &str) {
-        self.prefixes.push(canonical(checked(prefix)));
+        self.prefixes.extend(forms(checked(prefix)));
     }
 
     /// Whether every upgrade is guarded (no path configured).
@@ -115,6 +115,44 @@ pub(crate) fn canonical(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every way a router might read a configured path, as lists of non-empty
+/// segments: its [`canonical`] form, and the route a router that takes the
+/// path literally sees: split raw, split then each segment decoded, or
+/// decoded then split; each as it is and with dot-segments applied (both
+/// ways of counting empty segments). For a plain path (`/api/ws`) these are
+/// all one; for `/%2f%2fapi` (one segment `//api` to a router that decodes
+/// segments, `api` to the guard) or `/a/%2e%2e/b`, they are not, and the
+/// guard cannot know which one the router behind it uses.
+fn forms(path: &str) -> Vec<Vec<String>> {
+    let raw = segments(path);
+    let per_segment: Vec<Cow<'_, str>> = raw
+        .iter()
+        .map(|segment| percent_decode_str(segment).decode_utf8_lossy())
+        .collect();
+    let decoded = percent_decode_str(path).decode_utf8_lossy();
+    let spellings = [
+        raw.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        per_segment,
+        segments(&decoded).into_iter().map(Cow::Borrowed).collect(),
+    ];
+    let mut forms = vec![canonical(path)];
+    for spelling in spellings {
+        let non_empty: Vec<Cow<'_, str>> =
+            spelling.iter().filter(|s| !s.is_empty()).cloned().collect();
+        for form in [resolve(&spelling), resolve(&non_empty), non_empty] {
+            let form: Vec<String> = form
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(Cow::into_owned)
+                .collect();
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms
+}
+
 /// Every way a router might read a request path, as lists of non-empty
 /// segments: split raw; split, then each segment decoded; decoded (once,
 /// then again as long as that changes it), then split; with `\` as `/`.
@@ -161,14 +199,28 @@ impl<'a> Readings<'a> {
             let non_empty: Vec<Cow<'a, str>> =
                 spelling.iter().filter(|s| !s.is_empty()).cloned().collect();
             if non_empty.iter().any(|s| is_dot(s)) {
-                readings.push(resolve(&non_empty));
+                let mut resolved = vec![resolve(&non_empty)];
                 // A `..` after `//` removes the empty segment in RFC 3986
                 // (and the `url` crate), not the one before it: a
                 // normalising router reads `/api//../ws` as `/api/ws`.
                 if non_empty.len() < spelling.len() {
-                    let mut resolved = resolve(&spelling);
-                    resolved.retain(|s| !s.is_empty());
-                    readings.push(resolved);
+                    let mut with_empty = resolve(&spelling);
+                    with_empty.retain(|s| !s.is_empty());
+                    resolved.push(with_empty);
+                }
+                for segments in resolved {
+                    // A router may apply the dot-segments it sees before
+                    // decoding and decode the segments after:
+                    // `/a%20b/%2e%2e/..` is `/a b` to it, `/` to one that
+                    // decodes first.
+                    let decoded: Vec<Cow<'a, str>> = segments
+                        .iter()
+                        .map(|s| Cow::Owned(percent_decode_str(s).decode_utf8_lossy().into_owned()))
+                        .collect();
+                    if decoded != segments {
+                        readings.push(decoded);
+                    }
+                    readings.push(segments);
                 }
             }
             readings.push(non_empty);
@@ -325,6 +377,44 @@ mod tests {
         }
         // Without a dot-segment, empty segments change nothing.
         assert_eq!(exact.verdict("/api//ws/"), Verdict::Guarded);
+    }
+
+    #[test]
+    fn configured_paths_are_read_every_way_too() {
+        // A router that decodes segments takes the route `/%2f%2fAPI` for
+        // one segment `//API`, which the guard read only as `/API`: with a
+        // dot-segment after it, a request reached the route unguarded.
+        // Found by the `scope` fuzz target.
+        let scope = scope(&["/%2f%2FAPI"], &["/a/%2e%2e/b"]);
+        for path in [
+            "/%2f%2FAPI/ws%2E%2E%2f%2e%2e/%2e%2e",
+            "/%2f%2FAPI",
+            // `/a/%2e%2e/b` as a route taken literally.
+            "/a/%2e%2e/b/room",
+            "/b/room",
+        ] {
+            assert_ne!(scope.verdict(path), Verdict::Outside, "{path}");
+        }
+        // Plain paths read one way only: nothing more is guarded.
+        let plain = self::scope(&["/api/ws"], &[]);
+        assert_eq!(plain.verdict("/api"), Verdict::Outside);
+        assert_eq!(forms("/api/ws"), [["api", "ws"]]);
+    }
+
+    #[test]
+    fn dot_segments_applied_before_decoding_are_read_too() {
+        // A router that applies the literal `..` of the raw path, then
+        // decodes segments, sends these to `/a b` and `/%2e`; the guard
+        // read them as `/` (it decoded `%2e%2e` first). Found by the
+        // `scope` fuzz target (`/%252e/%2e%2e//..`).
+        let scope = scope(&["/a%20b", "/%252e"], &[]);
+        for path in [
+            "/a%20b/%2e%2e/..",
+            "/%252e/%2e%2e//..",
+            "/a%20b/%2E./x/../..",
+        ] {
+            assert_eq!(scope.verdict(path), Verdict::Ambiguous, "{path}");
+        }
     }
 
     #[test]
