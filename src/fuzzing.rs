@@ -18,10 +18,8 @@ use http::{HeaderMap, HeaderValue, Request, Uri};
 
 pub use crate::wire::CredentialKind;
 
-#[path = "fuzzing/properties.rs"]
 pub mod properties;
 #[cfg(test)]
-#[path = "fuzzing/tests.rs"]
 mod tests;
 
 /// What [`find_credential`] found, and the request without it.
@@ -71,6 +69,20 @@ pub fn find_credential(uri: &Uri, headers: &HeaderMap) -> Result<Found, NotOne> 
         Without::Uri(uri) => Found::Query { kind, value, uri },
         Without::Protocols(rest) => Found::Protocol { kind, value, rest },
     })
+}
+
+/// The Redis store's value codec: see `store::redis::codec_properties`
+/// (`identity` is written as a JSON string; `key` is `None` for no cap per
+/// identity, `Some("")` for a cap by the identity itself, else the cap's
+/// key; `garbage` is read as a stored value).
+#[cfg(feature = "redis")]
+pub fn check_redis_value(
+    identity: &str,
+    audience: Option<&str>,
+    key: Option<&str>,
+    garbage: &[u8],
+) {
+    crate::store::codec_properties(identity, audience, key, garbage);
 }
 
 /// The layer's upgrade detection.

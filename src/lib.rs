@@ -50,8 +50,8 @@ pub mod wire;
 // Not API: entry points for the fuzz targets and the property tests,
 // compiled only for them (cargo fuzz sets `--cfg fuzzing`).
 #[cfg(any(test, fuzzing))]
-#[path = "fuzzing.rs"]
-pub mod __fuzz;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use audience::Audience;
 pub use audit::{AuditEvent, Delivery, MintRefusal, RejectReason, redact_subprotocols, redact_uri};

@@ -2,14 +2,14 @@
 //!
 //! Raw bytes rarely spell `ticket=wst_…` or `/api/ws/%2e%2e`, so each input
 //! is text built from the words that matter to its parser (the same lists
-//! the property tests use, in `tower_ws_ticket::__fuzz::properties`) mixed
+//! the property tests use, in `tower_ws_ticket::fuzzing::properties`) mixed
 //! with arbitrary characters and strings. The properties themselves live
-//! in the crate (`__fuzz::properties`): a target only builds its input.
+//! in the crate (`fuzzing::properties`): a target only builds its input.
 #![forbid(unsafe_code)]
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
-pub use tower_ws_ticket::__fuzz::properties::{self, *};
+pub use tower_ws_ticket::fuzzing::properties::{self, *};
 
 /// Text of up to `max` pieces, each a word of `words`, an arbitrary
 /// character, or (rarely) an arbitrary string.

@@ -195,3 +195,18 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "redis")]
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn redis_values_round_trip_and_hold_no_secret(
+        identity in "\\PC{0,24}",
+        audience in proptest::option::of("[a-z/]{0,12}"),
+        key in proptest::option::of("[a-z0-9]{0,8}"),
+        garbage in vec(any::<u8>(), 0..64),
+    ) {
+        super::check_redis_value(&identity, audience.as_deref(), key.as_deref(), &garbage);
+    }
+}

@@ -57,6 +57,8 @@ mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
 
+#[cfg(all(feature = "redis", any(test, fuzzing)))]
+pub(crate) use self::redis::codec_properties;
 #[cfg(feature = "redis")]
 pub(crate) use self::redis::deployment_prefix;
 #[cfg(feature = "redis")]

@@ -1245,6 +1245,67 @@ impl<I> fmt::Debug for RedisStoreBuilder<I> {
     }
 }
 
+/// The value codec's properties, for the fuzz target and the property
+/// tests (`crate::fuzzing`): it panics on a violation.
+///
+/// - What the store writes reads back as the identity it was written for,
+///   under its own ticket and audience; under another audience it reads as
+///   the wrong audience, under another ticket as the wrong secret.
+/// - No piece of the secret half is in the value.
+/// - Any bytes at all read as some outcome, never a panic.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn codec_properties(
+    identity: &str,
+    audience: Option<&str>,
+    key: Option<&str>,
+    garbage: &[u8],
+) {
+    let parts = TicketParts::draw().0;
+    let asked = audience.map(|name| audience_digest(&Audience::new(name)));
+    let cap = match key {
+        None => CapKey::Uncapped,
+        Some("") => CapKey::Identity,
+        Some(key) => CapKey::Key(key.as_bytes().to_vec()),
+    };
+    let capped = !matches!(cap, CapKey::Uncapped);
+    let (mut value, hex) =
+        encode_value(&identity, asked.as_ref(), cap).expect("a string serialises");
+    value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
+    assert_eq!(hex.is_some(), capped);
+    let version = if capped || asked.is_some() {
+        FORMAT_TAGGED
+    } else {
+        FORMAT_PLAIN
+    };
+    assert_eq!(value[0], version);
+    assert!(
+        !parts
+            .secret
+            .windows(8)
+            .any(|secret| value.windows(8).any(|w| w == secret)),
+        "a piece of the secret half is in the value"
+    );
+    match decode_value::<String>(&value, &parts, asked.as_ref()) {
+        Decoded::Valid(redeemed) => assert_eq!(redeemed.identity, identity),
+        _ => panic!("the value written does not read back"),
+    }
+    let other = audience_digest(&Audience::new(format!("{}~other", audience.unwrap_or(""))));
+    let wrong = if asked.is_some() { None } else { Some(other) };
+    assert!(matches!(
+        decode_value::<String>(&value, &parts, wrong.as_ref()),
+        Decoded::WrongAudience
+    ));
+    assert!(matches!(
+        decode_value::<String>(&value, &TicketParts::draw().0, asked.as_ref()),
+        Decoded::WrongSecret
+    ));
+    // Garbage, as it is and behind a valid digest: some outcome, no panic.
+    let _ = decode_value::<String>(garbage, &parts, asked.as_ref());
+    let mut forged = value[..MINTED_AT.min(value.len())].to_vec();
+    forged.extend_from_slice(garbage);
+    let _ = decode_value::<String>(&forged, &parts, asked.as_ref());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
