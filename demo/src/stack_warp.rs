@@ -21,11 +21,18 @@
 //! with `warp::ext::get::<T>()`, which rejects (500) when the value is
 //! missing, so a guarded route cannot run without it:
 //!
-//! ```ignore
-//! warp::path!("api" / "ws")
+//! ```
+//! # use tower_ws_ticket::Principal;
+//! # use tower_ws_ticket_demo::common::User;
+//! use warp::Filter;
+//!
+//! let route = warp::path!("api" / "ws")
 //!     .and(warp::ws())
 //!     .and(warp::ext::get::<Principal<User>>())
-//!     .map(|ws: warp::ws::Ws, principal: Principal<User>| { /* ... */ })
+//!     .map(|ws: warp::ws::Ws, principal: Principal<User>| {
+//!         ws.on_upgrade(move |_socket| async move { drop(principal) })
+//!     });
+//! # let _ = route;
 //! ```
 //!
 //! Sign-in is a stand-in: the mint route trusts an `x-demo-user` header
