@@ -17,6 +17,8 @@
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
 //     peer        PeerExtractor, DefaultPeer: where a request's peer address is
 //     audience    Audience: which guarded route a ticket is for
+//     extract     (feature "axum") what the extractors share: reading the
+//                 layer's extensions, NotBehindLayer when they are missing
 //   credentials
 //     ticket      ticket text: generate, parse into lookup and secret halves
 //     credential  InternalCredential, SessionToken, a spawned child's attach URL
@@ -38,6 +40,9 @@ pub mod audit;
 pub mod clock;
 pub mod credential;
 pub mod error;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
 pub mod layer;
 pub mod mint;
 pub mod origin;
@@ -59,15 +64,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, Redacted, StoreUnavailable, TicketError};
 #[cfg(feature = "axum")]
-pub use layer::MissingPrincipal;
+pub use extract::NotBehindLayer;
 pub use layer::{
     DefaultRejection, Principal, Rejection, RejectionResponse, WsTicket, WsTicketLayer,
 };
 pub use mint::MintService;
 pub use origin::ConfigError;
 pub use peer::{DefaultPeer, PeerExtractor};
-#[cfg(feature = "axum")]
-pub use revoke::MissingRevocation;
 pub use revoke::{Revocation, Revocations, RevocationsBuilder, Revoked};
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
 #[cfg(feature = "redis")]

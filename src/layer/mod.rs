@@ -188,8 +188,6 @@ mod subprotocol;
 pub(crate) mod upgrade;
 
 pub use future::ResponseFuture;
-#[cfg(feature = "axum")]
-pub use principal::MissingPrincipal;
 pub use principal::Principal;
 pub use rejection::{DefaultRejection, Rejection, RejectionResponse};
 pub use service::WsTicket;

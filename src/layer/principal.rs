@@ -29,7 +29,7 @@ use crate::store::Redeemed;
 ///
 /// With the `axum` feature, a handler takes it as an argument
 /// (`who: Principal<User>`); a route the layer does not cover then refuses
-/// with a 500 (`MissingPrincipal`) instead of opening a socket. Use
+/// with a 500 ([`NotBehindLayer`](crate::extract::NotBehindLayer)) instead of opening a socket. Use
 /// `Option<Principal<User>>` where a route serves both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -43,58 +43,25 @@ pub enum Principal<I> {
 }
 
 #[cfg(feature = "axum")]
-pub use self::axum_extract::MissingPrincipal;
-
-#[cfg(feature = "axum")]
 mod axum_extract {
-    use std::fmt;
-
     use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-    use axum::response::{IntoResponse, Response};
-    use http::StatusCode;
     use http::request::Parts;
 
     use super::Principal;
-
-    /// The rejection of the [`Principal`] extractor: no layer admitted this
-    /// request, so the route is not behind
-    /// [`WsTicketLayer`](crate::WsTicketLayer), a server misconfiguration.
-    /// Answers `500 Internal Server Error`, as axum's own `Extension` does
-    /// when an extension is missing, and never opens a socket.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[non_exhaustive]
-    pub struct MissingPrincipal;
-
-    impl fmt::Display for MissingPrincipal {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("no Principal: is this route behind WsTicketLayer?")
-        }
-    }
-
-    impl std::error::Error for MissingPrincipal {}
-
-    impl IntoResponse for MissingPrincipal {
-        fn into_response(self) -> Response {
-            (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
-        }
-    }
+    use crate::extract::{NotBehindLayer, from_extensions};
 
     impl<I, S> FromRequestParts<S> for Principal<I>
     where
         I: Clone + Send + Sync + 'static,
         S: Send + Sync,
     {
-        type Rejection = MissingPrincipal;
+        type Rejection = NotBehindLayer;
 
         async fn from_request_parts(
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Self, Self::Rejection> {
-            parts
-                .extensions
-                .get::<Self>()
-                .cloned()
-                .ok_or(MissingPrincipal)
+            from_extensions(parts, "Principal", "WsTicketLayer")
         }
     }
 

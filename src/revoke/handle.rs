@@ -155,55 +155,21 @@ impl fmt::Debug for Revoked {
 }
 
 #[cfg(feature = "axum")]
-pub use self::axum_extract::MissingRevocation;
-
-#[cfg(feature = "axum")]
 mod axum_extract {
-    use std::fmt;
-
     use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-    use axum::response::{IntoResponse, Response};
-    use http::StatusCode;
     use http::request::Parts;
 
     use super::Revocation;
-
-    /// The rejection of the [`Revocation`] extractor: no layer attached a
-    /// handle to this request, so the route is not behind a
-    /// [`WsTicketLayer`](crate::WsTicketLayer) with
-    /// [`revocations`](crate::WsTicketLayer::revocations), a server
-    /// misconfiguration. Answers `500 Internal Server Error`, as axum's own
-    /// `Extension` does, and never opens a socket.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[non_exhaustive]
-    pub struct MissingRevocation;
-
-    impl fmt::Display for MissingRevocation {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("no Revocation: is this route behind WsTicketLayer::revocations?")
-        }
-    }
-
-    impl std::error::Error for MissingRevocation {}
-
-    impl IntoResponse for MissingRevocation {
-        fn into_response(self) -> Response {
-            (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
-        }
-    }
+    use crate::extract::{NotBehindLayer, from_extensions};
 
     impl<S: Send + Sync> FromRequestParts<S> for Revocation {
-        type Rejection = MissingRevocation;
+        type Rejection = NotBehindLayer;
 
         async fn from_request_parts(
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Self, Self::Rejection> {
-            parts
-                .extensions
-                .get::<Self>()
-                .cloned()
-                .ok_or(MissingRevocation)
+            from_extensions(parts, "Revocation", "WsTicketLayer::revocations")
         }
     }
 

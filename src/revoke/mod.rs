@@ -123,8 +123,6 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-#[cfg(feature = "axum")]
-pub use handle::MissingRevocation;
 pub use handle::{Revocation, Revoked};
 pub(crate) use hook::Revocable;
 pub use registry::{Revocations, RevocationsBuilder};

@@ -253,6 +253,11 @@ async fn revocation_is_an_axum_extractor() {
     let missing = Revocation::from_request_parts(&mut bare, &())
         .await
         .expect_err("no layer, no handle");
+    assert_eq!(missing.extractor(), "Revocation");
+    assert_eq!(
+        missing.to_string(),
+        "no Revocation: is this route behind WsTicketLayer::revocations?"
+    );
     assert_eq!(
         missing.into_response().status(),
         StatusCode::INTERNAL_SERVER_ERROR
