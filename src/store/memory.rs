@@ -340,6 +340,11 @@ impl<I> MemoryStore<I> {
     ) -> Result<Redeemed<I>, TicketError> {
         let store = &*self.shared;
         let parts = TicketParts::parse(presented)?;
+        // The wall clock is read before the monotonic one, so that the
+        // `minted_at` made of the two below is never later than the mint:
+        // a revocation refuses tickets minted before it, and one minted a
+        // microsecond before must not come out a microsecond after.
+        let wall = SystemTime::now();
         let now = store.now_nanos();
         // Remove first, check after: the removal is the atomic step that
         // makes the ticket single use, and a wrong secret or audience burns
@@ -367,11 +372,10 @@ impl<I> MemoryStore<I> {
         if stored.audience != audience.map(Audience::id) {
             return Err(TicketError::WrongAudience(Redacted::new(presented)));
         }
-        // The wall clock now, less the ticket's age on the monotonic clock:
-        // never in the future, and untouched by wall-clock steps since the
-        // store was built.
+        // The wall clock (read first), less the ticket's age on the
+        // monotonic clock: never in the future, never after the mint, and
+        // untouched by wall-clock steps since the store was built.
         let age = Duration::from_nanos(now.saturating_sub(stored.minted));
-        let wall = SystemTime::now();
         Ok(Redeemed {
             identity: stored.identity,
             minted_at: wall.checked_sub(age).unwrap_or(wall),

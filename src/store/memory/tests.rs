@@ -657,6 +657,26 @@ fn minted_at_is_never_in_the_future() {
 }
 
 #[test]
+fn minted_at_is_never_after_the_mint() {
+    // A revocation refuses the tickets minted before it by comparing its
+    // wall-clock time with `minted_at`. When the store read the monotonic
+    // clock before the wall clock, the work between the two reads moved
+    // `minted_at` later than the mint: a ticket minted a microsecond
+    // before a revocation came out after it and was admitted.
+    let store = MemoryStore::<u8>::new();
+    for _ in 0..10_000 {
+        let ticket = store.mint(1).unwrap();
+        let after_mint = SystemTime::now();
+        let redeemed = store.consume(ticket.expose_secret()).unwrap();
+        assert!(
+            redeemed.minted_at <= after_mint,
+            "minted_at {:?} after the mint returned",
+            redeemed.minted_at.duration_since(after_mint)
+        );
+    }
+}
+
+#[test]
 fn minted_at_follows_the_tickets_age_on_the_stores_clock() {
     let (store, clock) = manual_store(Duration::from_secs(30), 10);
     let ticket = store.mint(1).unwrap();
