@@ -511,9 +511,7 @@ where
     ///
     /// When polled outside a Tokio runtime with the time driver enabled.
     pub async fn consume(&self, presented: &str) -> Result<Redeemed<I>, TicketError> {
-        let parts = TicketParts::parse(presented)?;
-        self.consume_parts(parts, Redacted::new(presented), None)
-            .await
+        self.consume_for(presented, None).await
     }
 
     /// Consumes the ticket text `presented`, minted for `audience`:
@@ -534,21 +532,45 @@ where
         presented: &str,
         audience: &Audience,
     ) -> Result<Redeemed<I>, TicketError> {
-        let parts = TicketParts::parse(presented)?;
-        let expected = audience_digest(audience);
-        self.consume_parts(parts, Redacted::new(presented), Some(expected))
-            .await
+        self.consume_for(presented, Some(audience)).await
     }
 
-    async fn consume_parts(
+    async fn consume_for(
+        &self,
+        presented: &str,
+        audience: Option<&Audience>,
+    ) -> Result<Redeemed<I>, TicketError> {
+        let parts = TicketParts::parse(presented)?;
+        let audience = audience.map(audience_digest);
+        self.shared
+            .consume(parts, Redacted::new(presented), audience)
+            .await
+    }
+}
+
+/// The outcome of one mint command.
+enum Stored {
+    Minted,
+    Full,
+    /// The identity holds its maximum; a place frees in this many ms.
+    IdentityFull(u64),
+    Taken,
+}
+
+impl Shared {
+    fn key(&self, lookup: u64) -> String {
+        ticket_key(&self.prefix, lookup)
+    }
+
+    /// Takes the ticket out (GETDEL) and checks it: one round trip.
+    async fn consume<I: DeserializeOwned>(
         &self,
         parts: TicketParts,
         shown: Redacted,
         audience: Option<[u8; DIGEST_LEN]>,
     ) -> Result<Redeemed<I>, TicketError> {
-        let shared = &*self.shared;
-        let value = shared
-            .bounded(shared.take(parts.lookup))
+        let value = self
+            .bounded(self.take(parts.lookup))
             .await
             .map_err(TicketError::Unavailable)?;
         let Some(value) = value else {
@@ -569,21 +591,6 @@ where
                 Err(TicketError::Unknown(shown))
             }
         }
-    }
-}
-
-/// The outcome of one mint command.
-enum Stored {
-    Minted,
-    Full,
-    /// The identity holds its maximum; a place frees in this many ms.
-    IdentityFull(u64),
-    Taken,
-}
-
-impl Shared {
-    fn key(&self, lookup: u64) -> String {
-        ticket_key(&self.prefix, lookup)
     }
 
     /// Draws tickets until one is stored (a 64-bit lookup half is taken at
@@ -734,9 +741,7 @@ pub(crate) fn deployment_prefix<T: ?Sized>() -> String {
         .finalize();
     let mut prefix = String::with_capacity(PREFIX_HEAD.len() + 9);
     prefix.push_str(PREFIX_HEAD);
-    for byte in &digest[..4] {
-        prefix.push_str(&format!("{byte:02x}"));
-    }
+    push_hex(&mut prefix, &digest[..4]);
     prefix.push(':');
     prefix
 }
@@ -995,8 +1000,8 @@ where
         };
         let shown = Redacted::new(presented);
         let audience = audience.map(audience_digest);
-        let store = self.clone();
-        Box::pin(async move { store.consume_parts(parts, shown, audience).await })
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { shared.consume(parts, shown, audience).await })
     }
 
     fn ttl(&self) -> Duration {
@@ -1197,13 +1202,16 @@ impl<I> RedisStoreBuilder<I> {
             .set_connection_timeout(Some(self.timeout))
             .set_number_of_retries(CONNECT_RETRIES)
             .set_max_delay(Duration::from_secs(1));
-        let mut manager = ConnectionManager::new_with_config(client, config).await?;
-        if self.max_outstanding.is_some() || self.max_per_identity.is_some() {
+        let manager = ConnectionManager::new_with_config(client, config).await?;
+        let store = self.build(manager);
+        if store.shared.scripted() {
+            // A clone of the manager shares its connection.
+            let mut connection = store.shared.manager.clone();
             for script in [&*MINT_SCRIPT, &*CONSUME_SCRIPT, &*COUNT_SCRIPT] {
-                script.load_async(&mut manager).await?;
+                script.load_async(&mut connection).await?;
             }
         }
-        Ok(self.build(manager))
+        Ok(store)
     }
 
     /// Builds the store on a connection the application set up itself, for
