@@ -25,7 +25,7 @@
 //!
 //! - Admitting a socket: one shard lock, two small hash-map operations and
 //!   the handle's allocation; no lock shared by every socket. An atomic
-//!   load tells whether any record may need reclaiming.
+//!   load tells whether the oldest record has ended and may be reclaimed.
 //! - Dropping a handle: one shard lock.
 //! - `revoke(&key)`: one shard lock to record the revocation and take the
 //!   key's handles out, then, with no lock held, one flag and one
@@ -102,8 +102,9 @@ pub(crate) struct Inner<K> {
     unkeyed: Mutex<IdMap<Live<K>>>,
     /// Records in the order they expire: the key and its record's end.
     expiry: Mutex<VecDeque<(K, u64)>>,
-    /// How many records `expiry` holds, read without its lock.
-    records: AtomicUsize,
+    /// When the oldest record in `expiry` ends (`u64::MAX`: none), read
+    /// without its lock: admissions reap only once it has passed.
+    next_expiry: AtomicU64,
     /// The latest `revoke_all`: wall-clock nanoseconds (0: never), and the
     /// end of its window on `clock`. Written `until` first, read `at` first.
     all_at: AtomicU64,
@@ -290,47 +291,31 @@ where
     fn register(&self, key: K, since: u64, check: bool) -> Result<Revocation, Refusal> {
         let inner = &*self.inner;
         let now = inner.now();
-        if inner.records.load(Ordering::Relaxed) > 0 {
+        if now > inner.next_expiry.load(Ordering::Relaxed) {
             inner.reap(now);
         }
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         // The check and the registration happen under the key's shard
         // lock, as revocations do: see the module docs.
-        let registration = match inner.keys.entry(key) {
-            Entry::Occupied(mut slot) => {
-                if check
-                    && (slot.get().record.is_some_and(|r| r.refuses(since, now))
-                        || inner.all_refuses(since, now))
-                {
-                    return Err(Refusal::Revoked);
-                }
-                let registration = self.registration(Some(slot.key().clone()), id);
-                let live = Live {
-                    registration: Arc::downgrade(&registration),
-                    since,
-                };
-                inner.live.fetch_add(1, Ordering::Relaxed);
-                slot.get_mut().handles.insert(id, live);
-                registration
+        let entry = inner.keys.entry(key);
+        if check {
+            let record = match &entry {
+                Entry::Occupied(slot) => slot.get().record,
+                Entry::Vacant(_) => None,
+            };
+            if record.is_some_and(|r| r.refuses(since, now)) || inner.all_refuses(since, now) {
+                // A refused key that had no state gets none.
+                return Err(Refusal::Revoked);
             }
-            Entry::Vacant(slot) => {
-                if check && inner.all_refuses(since, now) {
-                    return Err(Refusal::Revoked);
-                }
-                let registration = self.registration(Some(slot.key().clone()), id);
-                let mut state = KeyState::default();
-                state.handles.insert(
-                    id,
-                    Live {
-                        registration: Arc::downgrade(&registration),
-                        since,
-                    },
-                );
-                inner.live.fetch_add(1, Ordering::Relaxed);
-                slot.insert(state);
-                registration
-            }
+        }
+        let mut state = entry.or_default();
+        let registration = self.registration(Some(state.key().clone()), id);
+        let live = Live {
+            registration: Arc::downgrade(&registration),
+            since,
         };
+        inner.live.fetch_add(1, Ordering::Relaxed);
+        state.handles.insert(id, live);
         Ok(Revocation::new(registration))
     }
 
@@ -346,7 +331,7 @@ where
 
     #[cfg(test)]
     fn records(&self) -> usize {
-        self.inner.records.load(Ordering::Relaxed)
+        lock(&self.inner.expiry).len()
     }
 
     #[cfg(test)]
@@ -468,7 +453,8 @@ where
                 state.is_idle()
             });
         }
-        self.records.store(expiry.len(), Ordering::Relaxed);
+        let next = expiry.front().map_or(u64::MAX, |&(_, until)| until);
+        self.next_expiry.store(next, Ordering::Relaxed);
     }
 }
 
@@ -620,7 +606,7 @@ impl<K> RevocationsBuilder<K> {
                 keys: DashMap::new(),
                 unkeyed: Mutex::new(IdMap::default()),
                 expiry: Mutex::new(VecDeque::new()),
-                records: AtomicUsize::new(0),
+                next_expiry: AtomicU64::new(u64::MAX),
                 all_at: AtomicU64::new(0),
                 all_until: AtomicU64::new(0),
                 live: AtomicUsize::new(0),
