@@ -29,7 +29,9 @@ use subtle::ConstantTimeEq as _;
 
 use http::HeaderValue;
 
-use crate::wire::{CREDENTIAL_PARAMS, INTERNAL_PARAM, INTERNAL_PREFIX, SUBPROTOCOL, TOKEN_PARAM};
+use crate::wire::{
+    CREDENTIAL_PARAMS, ENTRY_PREFIX, INTERNAL_PARAM, INTERNAL_PREFIX, SUBPROTOCOL, TOKEN_PARAM,
+};
 
 /// A secret string: compared in constant time, redacted in `Debug`, no
 /// `Display`. Shared by every credential type so each gets the same care.
@@ -109,10 +111,10 @@ impl InternalCredential {
     /// assert!(offered.to_str().unwrap().starts_with("ws-ticket, ws-ticket.wsi_"));
     /// ```
     pub fn subprotocols(&self) -> HeaderValue {
-        let offered = format!("{SUBPROTOCOL}, {SUBPROTOCOL}.{}", self.expose_secret());
+        let offered = format!("{SUBPROTOCOL}, {ENTRY_PREFIX}{}", self.expose_secret());
         // `wsi_` and base64url characters, drawn here: always a valid value.
         let mut value =
-            HeaderValue::from_str(&offered).expect("generated credential text is a header value");
+            HeaderValue::try_from(offered).expect("generated credential text is a header value");
         value.set_sensitive(true);
         value
     }

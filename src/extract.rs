@@ -80,9 +80,13 @@ pub(crate) fn from_extensions<T>(
 where
     T: Clone + Send + Sync + 'static,
 {
-    parts
-        .extensions
-        .get::<T>()
-        .cloned()
-        .ok_or(NotBehindLayer { extractor, layer })
+    optional_from_extensions(parts).ok_or(NotBehindLayer { extractor, layer })
+}
+
+/// The `T` the layer left in `parts`, if any: the `Option<_>` extractors.
+pub(crate) fn optional_from_extensions<T>(parts: &Parts) -> Option<T>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    parts.extensions.get::<T>().cloned()
 }

@@ -52,7 +52,7 @@ pub const CREDENTIAL_PARAMS: [&str; 3] = [TICKET_PARAM, INTERNAL_PARAM, TOKEN_PA
 /// the application selects none of its own.
 pub const SUBPROTOCOL: &str = "ws-ticket";
 /// What a credential entry of `Sec-WebSocket-Protocol` starts with.
-const ENTRY_PREFIX: &str = "ws-ticket.";
+pub(crate) const ENTRY_PREFIX: &str = "ws-ticket.";
 
 /// Close code of a socket refused for its credential (every 401 case:
 /// missing, unknown, used, expired, malformed, wrong audience, revoked).
@@ -397,13 +397,15 @@ fn take_from_protocols(headers: &HeaderMap) -> Result<(Option<Presented<'_>>, bo
     let rest = if kept.is_empty() {
         None
     } else {
-        Some(HeaderValue::from_str(&kept).map_err(|_| NotOne::Malformed)?)
+        // Takes the buffer over: no second copy of the header.
+        Some(HeaderValue::try_from(kept).map_err(|_| NotOne::Malformed)?)
     };
     let presented = Presented {
         kind,
         value: Cow::Borrowed(value),
         without: Without::Protocols(rest),
-        marker_offered,
+        // Set by `find_credential`, wherever the credential was.
+        marker_offered: false,
     };
     Ok((Some(presented), marker_offered))
 }

@@ -231,11 +231,12 @@ impl<T: TicketStore> Settings<T> {
         }
         let label = match &principal {
             Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
-            _ => None,
+            // Ticket sockets got a keyed handle when the ticket settled.
+            _ => {
+                self.revocations.attach_unkeyed(req.extensions_mut());
+                None
+            }
         };
-        if !matches!(principal, Principal::Ticket(_)) {
-            self.revocations.attach_unkeyed(req.extensions_mut());
-        }
         self.audit.emit(&AuditEvent::Consumed {
             credential,
             identity: label.as_deref(),

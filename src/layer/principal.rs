@@ -48,7 +48,7 @@ mod axum_extract {
     use http::request::Parts;
 
     use super::Principal;
-    use crate::extract::{NotBehindLayer, from_extensions};
+    use crate::extract::{NotBehindLayer, from_extensions, optional_from_extensions};
 
     impl<I, S> FromRequestParts<S> for Principal<I>
     where
@@ -76,7 +76,7 @@ mod axum_extract {
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Option<Self>, Self::Rejection> {
-            Ok(parts.extensions.get::<Self>().cloned())
+            Ok(optional_from_extensions(parts))
         }
     }
 }

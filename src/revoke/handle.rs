@@ -160,7 +160,7 @@ mod axum_extract {
     use http::request::Parts;
 
     use super::Revocation;
-    use crate::extract::{NotBehindLayer, from_extensions};
+    use crate::extract::{NotBehindLayer, from_extensions, optional_from_extensions};
 
     impl<S: Send + Sync> FromRequestParts<S> for Revocation {
         type Rejection = NotBehindLayer;
@@ -180,7 +180,7 @@ mod axum_extract {
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Option<Self>, Self::Rejection> {
-            Ok(parts.extensions.get::<Self>().cloned())
+            Ok(optional_from_extensions(parts))
         }
     }
 }
