@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
+use ::redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use ::redis::{Client, IntoConnectionInfo, Msg, RedisError, Value};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
@@ -18,10 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder, wall_now};
-use crate::store::deployment_prefix;
+use crate::store::{REDIS_TIMEOUT, deployment_prefix, open_redis};
 
-/// Default bound on one call to Redis.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The channel and the journal are this name, after the prefix. Ticket keys
 /// are 16 hex digits after the prefix and the live set is `live`, so none
 /// of them meet.
@@ -34,11 +32,6 @@ const MAX_OUTBOX: usize = 10_000;
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Attempts after the first failed one, for each connection of the
-/// publishing connection manager (as the Redis store's).
-const CONNECT_RETRIES: usize = 4;
-#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-const DEAD_PEER: Duration = Duration::from_secs(10);
 const TARGET: &str = "tower_ws_ticket::revoke";
 
 /// A revocation on the wire: `{"v":1,"origin":…,"at":…,"of":{"key":…}}` or
@@ -120,20 +113,8 @@ impl<K> RevocationsBuilder<K> {
             .clone()
             .unwrap_or_else(deployment_prefix::<K>);
         let prefix = prefix.as_str();
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let mut info = url.into_connection_info()?;
-        let tcp = info.tcp_settings().clone().set_nodelay(true);
-        // As the Redis store does: a peer that vanished without a reset is
-        // given up on within seconds, not the kernel's many minutes.
-        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-        let tcp = tcp.set_user_timeout(timeout.max(DEAD_PEER));
-        info = info.set_tcp_settings(tcp);
-        let client = Client::open(info)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_max_delay(MAX_BACKOFF);
-        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let timeout = self.timeout.unwrap_or(REDIS_TIMEOUT);
+        let (client, manager) = open_redis(url, timeout).await?;
         let name = format!("{prefix}{SUFFIX}");
         let subscription = Subscription::open(&client, &name, timeout).await?;
 

@@ -22,8 +22,8 @@ use crate::ticket::{Ticket, TicketParts};
 
 /// What every default key prefix starts with.
 const PREFIX_HEAD: &str = "wst:";
-/// Default bound on one call.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default bound on one call (the store's, and the revocation bridge's).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Attempts after the first failed one, each connection attempt: with the
 /// manager's backoff from 100 ms, doubled each time with up to 100% jitter,
 /// an unreachable Redis is reported after 1.5 to 3 s (plus connection
@@ -746,6 +746,37 @@ pub(crate) fn deployment_prefix<T: ?Sized>() -> String {
     prefix
 }
 
+/// A client for `url` and a connection manager on it, as every Redis
+/// connection of the crate is set up (the store's, and the revocation
+/// bridge's publisher): calls bounded by `timeout`, which also bounds each
+/// connection attempt, a few quick retries, and the socket options below.
+pub(crate) async fn open<T: IntoConnectionInfo>(
+    url: T,
+    timeout: Duration,
+) -> Result<(Client, ConnectionManager), RedisError> {
+    let mut info = url.into_connection_info()?;
+    // Commands are small and latency is the point: no Nagle delay.
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    // A peer that vanished without a reset (a dropped host, a partition)
+    // would otherwise hold the connection until the kernel's own
+    // retransmission limit, many minutes, with every call timing out:
+    // give up on unacknowledged data sooner so that the manager
+    // reconnects.
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let tcp = tcp.set_user_timeout(timeout.max(DEAD_PEER));
+    info = info.set_tcp_settings(tcp);
+    let client = Client::open(info)?;
+    // Each call is bounded by its caller's timeout, so the connection
+    // gets no response timeout of its own (a second timer per command
+    // would buy nothing).
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_number_of_retries(CONNECT_RETRIES)
+        .set_max_delay(Duration::from_secs(1));
+    let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+    Ok((client, manager))
+}
+
 /// The key of a ticket: the prefix, then the lookup half's bytes in hex.
 fn ticket_key(prefix: &str, lookup: u64) -> String {
     let mut key = String::with_capacity(prefix.len() + 16);
@@ -1183,26 +1214,7 @@ impl<I> RedisStoreBuilder<I> {
     /// When the URL is invalid, when Redis cannot be reached after a few
     /// quick retries (within about 3 s), or when loading the scripts fails.
     pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<RedisStore<I>, RedisError> {
-        let mut info = url.into_connection_info()?;
-        // Commands are small and latency is the point: no Nagle delay.
-        let tcp = info.tcp_settings().clone().set_nodelay(true);
-        // A peer that vanished without a reset (a dropped host, a partition)
-        // would otherwise hold the connection until the kernel's own
-        // retransmission limit, many minutes, with every call timing out:
-        // give up on unacknowledged data sooner so that the manager
-        // reconnects.
-        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-        let tcp = tcp.set_user_timeout(self.timeout.max(DEAD_PEER));
-        info = info.set_tcp_settings(tcp);
-        let client = Client::open(info)?;
-        // Each call is bounded by the store's own timeout, so the
-        // connection gets no response timeout of its own (a second timer
-        // per command would buy nothing).
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_with_config(client, config).await?;
+        let (_, manager) = open(url, self.timeout).await?;
         let store = self.build(manager);
         if store.shared.scripted() {
             // A clone of the manager shares its connection.
