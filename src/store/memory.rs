@@ -561,12 +561,7 @@ impl<I> Shared<I> {
                 break;
             }
             fifo.pop_front();
-            // Matching on the mint time as well keeps a leftover pair from
-            // removing a newer ticket that drew the same lookup half.
-            let expired = self
-                .tickets
-                .remove_if(&front.lookup, |_, stored| stored.minted == front.at);
-            if let Some((_, stored)) = expired {
+            if let Some(stored) = self.take_minted(front.lookup, front.at) {
                 shard.live.fetch_sub(1, Ordering::Relaxed);
                 if let Some(quota) = &self.per_identity {
                     quota.release(&stored.identity, self);
@@ -577,6 +572,15 @@ impl<I> Shared<I> {
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
         }
+    }
+
+    /// Takes out the ticket filed under `lookup` at `at`, if it is still
+    /// there. Matching on the mint time as well keeps a leftover pair from
+    /// removing a newer ticket that drew the same lookup half.
+    fn take_minted(&self, lookup: u64, at: u64) -> Option<Stored<I>> {
+        self.tickets
+            .remove_if(&lookup, |_, stored| stored.minted == at)
+            .map(|(_, stored)| stored)
     }
 
     /// Sweeps the leftovers of consumed tickets out of `fifo` once they
@@ -592,11 +596,7 @@ impl<I> Shared<I> {
             // a leftover: drop them without looking each one up.
             fifo.drain(..fifo.len() - 1);
         } else {
-            fifo.retain(|m| {
-                self.tickets
-                    .get(&m.lookup)
-                    .is_some_and(|stored| stored.minted == m.at)
-            });
+            fifo.retain(|m| self.holds(m.lookup, m.at));
         }
         shard.consumed.store(0, Ordering::Relaxed);
     }
@@ -621,10 +621,7 @@ impl<I> Tickets for Shared<I> {
     }
 
     fn expire(&self, lookup: u64, at: u64) -> bool {
-        let removed = self
-            .tickets
-            .remove_if(&lookup, |_, stored| stored.minted == at)
-            .is_some();
+        let removed = self.take_minted(lookup, at).is_some();
         if removed {
             // Its FIFO pair is a leftover now, as a consumed ticket's is.
             let shard = self.expiry_shard(lookup);
