@@ -3,12 +3,12 @@
 //! `/api/admin/ws`), each with its own mint route, and a cap per identity.
 //! Driven by a real HTTP client and a real WebSocket client.
 
-use tower_ws_ticket_demo::testkit as support;
+use tower_ws_ticket_demo::testkit::{self as support, User};
 
 use axum::Router;
+use axum::extract::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Request};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::any;
 use bytes::Bytes;
@@ -22,24 +22,9 @@ const PAGE_MINT: &str = "/api/auth/ws-ticket";
 const ADMIN_MINT: &str = "/api/admin/ws-ticket";
 const PER_IDENTITY: usize = 3;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct User(String);
-
 /// A stand-in auth gate that trusts `x-user`; each socket greets with its
 /// own name and the caller's.
 fn app(store: MemoryStore<User>) -> Router {
-    async fn gate(mut req: Request, next: Next) -> Response {
-        let user = req
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(|name| User(name.to_owned()));
-        if let Some(user) = user {
-            req.extensions_mut().insert(user);
-        }
-        next.run(req).await
-    }
-
     async fn page_socket(ws: WebSocketUpgrade, who: Extension<Principal<User>>) -> Response {
         greeter(ws, who, "page")
     }
@@ -72,7 +57,7 @@ fn app(store: MemoryStore<User>) -> Router {
         .route("/api/admin/ws", any(admin_socket))
         .route_layer(WsTicketLayer::new(store.clone()).audience("admin"))
         .route_service(ADMIN_MINT, MintService::new(store).audience("admin"));
-    page.merge(admin).layer(middleware::from_fn(gate))
+    page.merge(admin).layer(middleware::from_fn(support::gate))
 }
 
 async fn start() -> SocketAddr {
@@ -90,7 +75,7 @@ async fn mint(
     user: &str,
 ) -> (StatusCode, Option<String>, Option<String>) {
     let request = http::Request::post(format!("http://{addr}{route}"))
-        .header("x-user", user)
+        .header(support::USER_HEADER, user)
         .body(Full::<Bytes>::default())
         .expect("request");
     let (status, headers, body) = support::send(request).await;

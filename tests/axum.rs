@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Extension, Request};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, Extension};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
@@ -18,26 +18,11 @@ use futures_util::StreamExt as _;
 use http::StatusCode;
 use http_body_util::Full;
 use tower_ws_ticket::{InternalCredential, MemoryStore, MintService, Principal, WsTicketLayer};
-use tower_ws_ticket_demo::testkit;
-
-#[derive(Clone, Debug)]
-struct User(String);
+use tower_ws_ticket_demo::testkit::{self, User};
 
 /// The test app: a stand-in auth gate that trusts `x-user`, the mint route
 /// behind it, and a socket route that greets and echoes.
 fn app(store: MemoryStore<User>, internal: InternalCredential) -> Router {
-    async fn gate(mut req: Request, next: Next) -> Response {
-        let user = req
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(|name| User(name.to_owned()));
-        if let Some(user) = user {
-            req.extensions_mut().insert(user);
-        }
-        next.run(req).await
-    }
-
     async fn socket(ws: WebSocketUpgrade, Extension(who): Extension<Principal<User>>) -> Response {
         let name = match who {
             Principal::Ticket(redeemed) => redeemed.identity.0,
@@ -74,7 +59,7 @@ fn app(store: MemoryStore<User>, internal: InternalCredential) -> Router {
         .route("/api/ws", get(socket))
         .route_layer(guard)
         .route_service("/api/auth/ws-ticket", MintService::new(store))
-        .layer(middleware::from_fn(gate))
+        .layer(middleware::from_fn(testkit::gate))
 }
 
 /// A writer that appends everything to one shared buffer.
@@ -174,7 +159,7 @@ async fn mint_connect_echo_replay_and_no_secret_in_any_trace() {
     assert_eq!(testkit::send(anonymous).await.0, StatusCode::UNAUTHORIZED);
 
     // Mint, connect, greet, echo.
-    let ticket = testkit::mint(&mint_url, &[("x-user", "alice")]).await;
+    let ticket = testkit::mint(&mint_url, &[(testkit::USER_HEADER, "alice")]).await;
     let mut socket = testkit::connect(&ws_url(addr, &format!("ticket={ticket}&room=1")))
         .await
         .expect("a fresh ticket opens the socket");

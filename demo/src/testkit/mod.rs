@@ -13,8 +13,10 @@ pub mod dashboard;
 pub mod redis_server;
 /// The revocation tests' app (`tests/revocation*.rs`).
 pub mod revocation;
+pub mod user;
 
 pub use redis_server::RedisServer;
+pub use user::{USER_HEADER, User, gate};
 
 use std::fmt::Debug;
 use std::net::SocketAddr;

@@ -8,13 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Extension;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Request};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::any;
 use futures_util::StreamExt as _;
-use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite;
 use tower_ws_ticket::{
     MintService, Principal, Revocation, Revocations, TicketStore, WsTicketLayer,
@@ -22,9 +21,9 @@ use tower_ws_ticket::{
 
 use super::Socket;
 
-/// The signed-in user; its name is the revocation key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User(pub String);
+// The signed-in user; its name is the revocation key.
+pub use super::user::User;
+use super::user::{USER_HEADER, gate};
 
 /// The close code the socket sends when its user is signed out.
 pub const SIGNED_OUT: u16 = 4401;
@@ -34,18 +33,6 @@ pub fn app<T>(store: T, revocations: Revocations<String>) -> Router
 where
     T: TicketStore<Identity = User>,
 {
-    async fn gate(mut req: Request, next: Next) -> Response {
-        let user = req
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(|name| User(name.to_owned()));
-        if let Some(user) = user {
-            req.extensions_mut().insert(user);
-        }
-        next.run(req).await
-    }
-
     async fn socket(
         ws: WebSocketUpgrade,
         Extension(who): Extension<Principal<User>>,
@@ -101,7 +88,7 @@ async fn serve(mut socket: WebSocket, name: String, revocation: Revocation) {
 pub async fn ticket(addr: SocketAddr, user: &str) -> String {
     super::mint(
         &format!("http://{addr}/api/auth/ws-ticket"),
-        &[("x-user", user)],
+        &[(USER_HEADER, user)],
     )
     .await
 }
