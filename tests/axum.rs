@@ -3,9 +3,7 @@
 //! whole flow runs under a tracing subscriber that records every event at
 //! TRACE level, which is then searched for the secrets it handled.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -18,7 +16,7 @@ use futures_util::StreamExt as _;
 use http::StatusCode;
 use http_body_util::Full;
 use tower_ws_ticket::{InternalCredential, MemoryStore, MintService, Principal, WsTicketLayer};
-use tower_ws_ticket_demo::testkit::{self, User};
+use tower_ws_ticket_demo::testkit::{self, LogCapture, User};
 
 /// The test app: a stand-in auth gate that trusts `x-user`, the mint route
 /// behind it, and a socket route that greets and echoes.
@@ -60,27 +58,6 @@ fn app(store: MemoryStore<User>, internal: InternalCredential) -> Router {
         .route_layer(guard)
         .route_service("/api/auth/ws-ticket", MintService::new(store))
         .layer(middleware::from_fn(testkit::gate))
-}
-
-/// A writer that appends everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("capture lock")).into_owned()
-    }
 }
 
 /// The status line of the answer to a raw HTTP/1.1 request.
@@ -135,17 +112,10 @@ fn ws_url(addr: SocketAddr, query: &str) -> String {
 // secret search must cover every event the flow produced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mint_connect_echo_replay_and_no_secret_in_any_trace() {
-    let captured = Captured::default();
-    let writer = captured.clone();
     // Everything at TRACE, from every crate in the process, except the test
     // client's own handshake dump: that is the client printing the URL it
     // was given, which is not the server's to keep secret.
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,tungstenite::handshake::client=off")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("install the capturing subscriber");
+    let captured = LogCapture::install("trace,tungstenite::handshake::client=off");
 
     let store = MemoryStore::<User>::new();
     let internal = InternalCredential::generate();

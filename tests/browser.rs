@@ -24,12 +24,10 @@
 //! carried a ticket. Screenshots of each state land in
 //! `target/browser-<state>.png`.
 
-use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -39,6 +37,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
 use tower_ws_ticket_demo::dashboard::{App, User};
+use tower_ws_ticket_demo::testkit::LogCapture;
 
 /// How long the page may take to reach any one expected state.
 const WAIT: Duration = Duration::from_secs(20);
@@ -440,56 +439,30 @@ impl Run<'_> {
 /// response, with the method and the redacted URI), captured for the whole
 /// test. A line does not say which server wrote it, so the phases run one
 /// after the other and each counts what happened since it began.
-#[derive(Clone, Default)]
-struct AccessLog(Arc<Mutex<Vec<u8>>>);
+struct AccessLog(LogCapture);
 
 impl AccessLog {
     /// Installs the global subscriber: the demo's filter at INFO, which
     /// holds every response line.
     fn install() -> Self {
-        let log = Self::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tower_ws_ticket_demo::logging::filter("info"))
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        log
+        Self(LogCapture::install(tower_ws_ticket_demo::logging::filter(
+            "info",
+        )))
     }
 
     /// Responses so far to requests whose redacted URI starts with
     /// `uri_prefix` (`uri=/api/ws?` for a socket URL with a query), with
     /// `status` when given.
     fn count(&self, uri_prefix: &str, status: Option<u16>) -> usize {
-        let text = {
-            let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
         let status = status.map(|code| format!("status={code}"));
-        text.lines()
-            .filter(|line| line.contains("finished processing request"))
-            .filter(|line| line.contains(uri_prefix))
-            .filter(|line| status.as_deref().is_none_or(|s| line.contains(s)))
-            .count()
+        let mut needles = vec!["finished processing request", uri_prefix];
+        needles.extend(status.as_deref());
+        self.0.count_lines(&needles)
     }
 
     /// Mint requests answered so far, with `status` when given.
     fn mints(&self, status: Option<u16>) -> usize {
         self.count("uri=/api/auth/ws-ticket}", status)
-    }
-}
-
-impl io::Write for AccessLog {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -7,18 +7,17 @@
 //! buffer holds this session and nothing else, and TRACE output from the
 //! other dashboard tests would only slow them down.
 
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use http::StatusCode;
 use tower_ws_ticket::wire::CLOSE_UNAUTHORIZED;
 use tower_ws_ticket_demo::logging;
-use tower_ws_ticket_demo::testkit;
 use tower_ws_ticket_demo::testkit::dashboard::{Demo, child_news_containing, echo, next_of_kind};
+use tower_ws_ticket_demo::testkit::{self, LogCapture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_session_leaves_no_secret_in_the_log() {
-    let logs = Capture::install();
+    // Every log line of the process, as the demo would write them (its
+    // filter, no colour), at TRACE.
+    let logs = LogCapture::install(logging::filter("trace"));
     let demo = Demo::start().await;
     let internal = demo.internal_credential();
 
@@ -136,41 +135,4 @@ async fn a_whole_session_leaves_no_secret_in_the_log() {
     // No colour codes: the demo turns them off when standard output is not
     // a terminal, and the capture never had one.
     assert!(!logs.contains('\u{1b}'), "ANSI escape codes in the log");
-}
-
-/// Every log line of the process, as the demo would write them (its
-/// filter, no colour), at TRACE, into one buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn install() -> Self {
-        let capture = Self::default();
-        let writer = capture.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(logging::filter("trace"))
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .init();
-        capture
-    }
-
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

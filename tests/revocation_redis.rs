@@ -5,14 +5,13 @@
 //! Each test starts its own server on a free loopback port and kills it at
 //! the end (see `RedisServer` in the demo crate's `testkit`).
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use tower_ws_ticket::{RedisStore, Revocations};
-use tower_ws_ticket_demo::testkit::{self as support, RedisServer};
+use tower_ws_ticket_demo::testkit::{self as support, LogCapture, RedisServer};
 
 use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, ticket};
 
@@ -102,47 +101,13 @@ async fn a_revocation_on_one_replica_closes_the_socket_on_another() {
     assert_eq!(support::round_trip(&mut again, "back").await, "echo: back");
 }
 
-/// A writer that appends everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Log lines holding every one of `needles`.
-    fn count(&self, needles: &[&str]) -> usize {
-        String::from_utf8_lossy(&self.0.lock().expect("capture lock"))
-            .lines()
-            .filter(|line| needles.iter().all(|needle| line.contains(needle)))
-            .count()
-    }
-}
-
 /// Everything the bridges log, from every test of this file: one global
 /// subscriber, installed by whichever test starts first (a thread-local
 /// one would miss events whose callsites another test's thread registered
 /// first). Tests tell their own lines apart by their channel.
-fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter("tower_ws_ticket::revoke=debug")
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        captured
-    })
+fn captured() -> &'static LogCapture {
+    static CAPTURED: OnceLock<LogCapture> = OnceLock::new();
+    CAPTURED.get_or_init(|| LogCapture::install("tower_ws_ticket::revoke=debug"))
 }
 
 #[tokio::test]
@@ -171,15 +136,15 @@ async fn after_redis_restarts_revocations_work_again_without_restarting_replicas
         b.revocations.revoke(&format!("user-{i}"));
     }
     // The outage is logged once per replica, not per revocation.
-    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
+    assert_eq!(captured.count_lines(&["lost Redis", CHANNEL]), 2);
 
     server.restart();
     until_back(&[&a, &b]).await;
     // What A revoked during the outage reached B once Redis was back.
     assert_eq!(close_code(&mut carol_on_b, ACROSS).await, SIGNED_OUT);
-    assert_eq!(captured.count(&["lost Redis", CHANNEL]), 2);
+    assert_eq!(captured.count_lines(&["lost Redis", CHANNEL]), 2);
     assert_eq!(
-        captured.count(&["reach the other replicas again", CHANNEL]),
+        captured.count_lines(&["reach the other replicas again", CHANNEL]),
         2
     );
 
@@ -190,7 +155,7 @@ async fn after_redis_restarts_revocations_work_again_without_restarting_replicas
     assert_eq!(close_code(&mut bob_on_b, ACROSS).await, SIGNED_OUT);
     assert!(started.elapsed() < ACROSS);
     // The key never shows in the logs.
-    assert_eq!(captured.count(&["carol"]), 0);
+    assert_eq!(captured.count_lines(&["carol"]), 0);
 }
 
 // Past the bridge's 5 s heartbeat: the `PING` on an idle subscription is
@@ -204,7 +169,7 @@ async fn an_idle_bridge_stays_connected() {
     let mut alice_on_b = open(a.addr, b.addr, "alice").await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(a.revocations.is_available() && b.revocations.is_available());
-    assert_eq!(captured.count(&["lost Redis", "idle:revocations"]), 0);
+    assert_eq!(captured.count_lines(&["lost Redis", "idle:revocations"]), 0);
     a.revocations.revoke(&alice());
     assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
 }

@@ -10,11 +10,13 @@
 
 pub mod bench;
 pub mod dashboard;
+pub mod log;
 pub mod redis_server;
 /// The revocation tests' app (`tests/revocation*.rs`).
 pub mod revocation;
 pub mod user;
 
+pub use log::LogCapture;
 pub use redis_server::RedisServer;
 pub use user::{USER_HEADER, User, gate};
 
