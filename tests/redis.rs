@@ -90,6 +90,32 @@ fn calls_between(
         .collect()
 }
 
+/// The commands Redis ran while `call` ran (`INFO` itself left out).
+async fn calls_during<T>(
+    raw: &mut MultiplexedConnection,
+    call: impl std::future::Future<Output = T>,
+) -> (T, HashMap<String, u64>) {
+    let before = command_calls(raw).await;
+    let out = call.await;
+    let after = command_calls(raw).await;
+    (out, calls_between(&before, &after))
+}
+
+/// What one capped mint runs inside Redis: one EVALSHA, and its script's
+/// commands.
+const SCRIPTED_MINT: &[&str] = &[
+    "evalsha",
+    "time",
+    "zremrangebyscore",
+    "zcard",
+    "set",
+    "zadd",
+    "pexpire",
+];
+
+/// What one capped consume runs inside Redis.
+const SCRIPTED_CONSUME: &[&str] = &["evalsha", "getdel", "zrem"];
+
 /// The ticket's secret half, decoded from its text.
 fn secret_half(ticket: &Ticket) -> Vec<u8> {
     let text = ticket.expose_secret();
@@ -304,76 +330,43 @@ async fn each_call_is_one_command() {
     assert_eq!(uncapped.max_outstanding(), None);
     assert_eq!(uncapped.outstanding().await, Ok(None));
 
-    let before = command_calls(&mut raw).await;
-    let ticket = capped.mint(user(1)).await.expect("mint");
-    let between = command_calls(&mut raw).await;
-    capped
-        .consume(ticket.expose_secret())
-        .await
-        .expect("consume");
-    let after = command_calls(&mut raw).await;
     // One EVALSHA each; `commandstats` also counts what the script runs
     // inside Redis, which costs no round trip.
     let script = |commands: &[&str]| -> HashMap<String, u64> {
         commands.iter().map(|c| ((*c).to_owned(), 1)).collect()
     };
-    assert_eq!(
-        calls_between(&before, &between),
-        script(&[
-            "evalsha",
-            "time",
-            "zremrangebyscore",
-            "zcard",
-            "set",
-            "zadd",
-            "pexpire"
-        ])
-    );
-    assert_eq!(
-        calls_between(&between, &after),
-        script(&["evalsha", "getdel", "zrem"])
-    );
+    let bare = |command: &str| HashMap::from([(command.to_owned(), 1)]);
 
-    let before = command_calls(&mut raw).await;
-    let ticket = uncapped.mint(user(2)).await.expect("mint");
-    let between = command_calls(&mut raw).await;
-    let redeemed = uncapped
-        .consume(ticket.expose_secret())
-        .await
-        .expect("consume");
-    let after = command_calls(&mut raw).await;
-    assert_eq!(redeemed.identity, user(2));
-    assert_eq!(
-        calls_between(&before, &between),
-        HashMap::from([("set".to_owned(), 1)])
-    );
-    assert_eq!(
-        calls_between(&between, &after),
-        HashMap::from([("getdel".to_owned(), 1)])
-    );
+    let (ticket, minting) = calls_during(&mut raw, capped.mint(user(1))).await;
+    let ticket = ticket.expect("mint");
+    let (consumed, consuming) =
+        calls_during(&mut raw, capped.consume(ticket.expose_secret())).await;
+    consumed.expect("consume");
+    assert_eq!(minting, script(SCRIPTED_MINT));
+    assert_eq!(consuming, script(SCRIPTED_CONSUME));
+
+    let (ticket, minting) = calls_during(&mut raw, uncapped.mint(user(2))).await;
+    let ticket = ticket.expect("mint");
+    let (redeemed, consuming) =
+        calls_during(&mut raw, uncapped.consume(ticket.expose_secret())).await;
+    assert_eq!(redeemed.expect("consume").identity, user(2));
+    assert_eq!(minting, bare("set"));
+    assert_eq!(consuming, bare("getdel"));
     assert!(uncapped.consume(ticket.expose_secret()).await.is_err());
 
     // An audience travels in the value: still a bare SET and GETDEL.
     let admin = Audience::new("redis-tests-admin");
-    let before = command_calls(&mut raw).await;
-    let ticket = uncapped
-        .mint_with_audience(user(3), &admin)
-        .await
-        .expect("mint");
-    let between = command_calls(&mut raw).await;
-    uncapped
-        .consume_with_audience(ticket.expose_secret(), &admin)
-        .await
-        .expect("consume");
-    let after = command_calls(&mut raw).await;
-    assert_eq!(
-        calls_between(&before, &between),
-        HashMap::from([("set".to_owned(), 1)])
-    );
-    assert_eq!(
-        calls_between(&between, &after),
-        HashMap::from([("getdel".to_owned(), 1)])
-    );
+    let (ticket, minting) =
+        calls_during(&mut raw, uncapped.mint_with_audience(user(3), &admin)).await;
+    let ticket = ticket.expect("mint");
+    let (consumed, consuming) = calls_during(
+        &mut raw,
+        uncapped.consume_with_audience(ticket.expose_secret(), &admin),
+    )
+    .await;
+    consumed.expect("consume");
+    assert_eq!(minting, bare("set"));
+    assert_eq!(consuming, bare("getdel"));
 
     // A cap per identity: one script each way, as the store's cap.
     let per_identity = RedisStore::<User>::builder()
@@ -382,30 +375,13 @@ async fn each_call_is_one_command() {
         .connect(server.url())
         .await
         .expect("connect");
-    let before = command_calls(&mut raw).await;
-    let ticket = per_identity.mint(user(4)).await.expect("mint");
-    let between = command_calls(&mut raw).await;
-    per_identity
-        .consume(ticket.expose_secret())
-        .await
-        .expect("consume");
-    let after = command_calls(&mut raw).await;
-    assert_eq!(
-        calls_between(&before, &between),
-        script(&[
-            "evalsha",
-            "time",
-            "zremrangebyscore",
-            "zcard",
-            "set",
-            "zadd",
-            "pexpire"
-        ])
-    );
-    assert_eq!(
-        calls_between(&between, &after),
-        script(&["evalsha", "getdel", "zrem"])
-    );
+    let (ticket, minting) = calls_during(&mut raw, per_identity.mint(user(4))).await;
+    let ticket = ticket.expect("mint");
+    let (consumed, consuming) =
+        calls_during(&mut raw, per_identity.consume(ticket.expose_secret())).await;
+    consumed.expect("consume");
+    assert_eq!(minting, script(SCRIPTED_MINT));
+    assert_eq!(consuming, script(SCRIPTED_CONSUME));
 
     // Both caps and an audience: still one script each way.
     let both = RedisStore::<User>::builder()
@@ -415,21 +391,18 @@ async fn each_call_is_one_command() {
         .connect(server.url())
         .await
         .expect("connect");
-    let before = command_calls(&mut raw).await;
-    let ticket = both
-        .mint_with_audience(user(5), &admin)
-        .await
-        .expect("mint");
-    let between = command_calls(&mut raw).await;
-    both.consume_with_audience(ticket.expose_secret(), &admin)
-        .await
-        .expect("consume");
-    let after = command_calls(&mut raw).await;
-    let round_trips = |calls: HashMap<String, u64>| calls.get("evalsha").copied();
-    assert_eq!(round_trips(calls_between(&before, &between)), Some(1));
-    assert_eq!(calls_between(&before, &between).get("set"), Some(&1));
-    assert_eq!(round_trips(calls_between(&between, &after)), Some(1));
-    assert_eq!(calls_between(&between, &after).get("zrem"), Some(&2));
+    let (ticket, minting) = calls_during(&mut raw, both.mint_with_audience(user(5), &admin)).await;
+    let ticket = ticket.expect("mint");
+    let (consumed, consuming) = calls_during(
+        &mut raw,
+        both.consume_with_audience(ticket.expose_secret(), &admin),
+    )
+    .await;
+    consumed.expect("consume");
+    assert_eq!(minting.get("evalsha"), Some(&1));
+    assert_eq!(minting.get("set"), Some(&1));
+    assert_eq!(consuming.get("evalsha"), Some(&1));
+    assert_eq!(consuming.get("zrem"), Some(&2));
 }
 
 #[tokio::test]
