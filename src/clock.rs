@@ -89,7 +89,7 @@ impl ManualClock {
     /// The total saturates at 100 years, far past any TTL, and far enough
     /// inside every platform's `Instant` range that reading it never panics.
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let by = nanos(by);
         // fetch_update rather than fetch_add so the total saturates instead
         // of wrapping back to the start.
         let _ = self
@@ -112,6 +112,17 @@ impl Clock for ManualClock {
         let elapsed = Duration::from_nanos(self.shared.elapsed_nanos.load(Ordering::Acquire));
         self.shared.start + elapsed
     }
+}
+
+/// `duration` in whole nanoseconds, saturating: the unit the stores and the
+/// revocation registry keep their times in (584 years fit).
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds on `clock` since `epoch` (0 if the clock reads earlier).
+pub(crate) fn nanos_since(clock: &dyn Clock, epoch: Instant) -> u64 {
+    nanos(clock.now().saturating_duration_since(epoch))
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::handle::{Registered, Revocation, Signal};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, nanos, nanos_since};
 use crate::store::DEFAULT_TTL;
 
 /// Added to the longest ticket TTL to make the refusal window, for clocks
@@ -250,7 +250,7 @@ where
 
     /// Makes the refusal window cover tickets that live `ttl`.
     pub(crate) fn cover_ttl(&self, ttl: Duration) {
-        let nanos = duration_nanos(ttl.saturating_add(WINDOW_SLACK));
+        let nanos = nanos(ttl.saturating_add(WINDOW_SLACK));
         self.inner.window.fetch_max(nanos, Ordering::Relaxed);
     }
 
@@ -421,7 +421,7 @@ where
 
     /// Nanoseconds since the registry was built, on its clock.
     fn now(&self) -> u64 {
-        duration_nanos(self.clock.now().saturating_duration_since(self.epoch))
+        nanos_since(&*self.clock, self.epoch)
     }
 
     fn all_refuses(&self, since: u64, now: u64) -> bool {
@@ -611,7 +611,7 @@ impl<K> RevocationsBuilder<K> {
                 all_until: AtomicU64::new(0),
                 live: AtomicUsize::new(0),
                 next_id: AtomicU64::new(0),
-                window: AtomicU64::new(duration_nanos(self.window.saturating_add(WINDOW_SLACK))),
+                window: AtomicU64::new(nanos(self.window.saturating_add(WINDOW_SLACK))),
                 clock: self.clock,
                 epoch,
                 bridge,
@@ -687,14 +687,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn duration_nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// Wall-clock nanoseconds since the Unix epoch (0 before it, which every
 /// record refuses: fail closed).
 pub(crate) fn wall_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, duration_nanos)
+    time.duration_since(UNIX_EPOCH).map_or(0, nanos)
 }
 
 /// Now, as [`wall_nanos`], never 0 (which means "never" in the atomics).

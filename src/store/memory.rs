@@ -45,7 +45,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use self::per_identity::{ByIdentity, ByKey, IdentityCap, Quota, Refused, Tickets};
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
 use crate::audience::Audience;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, nanos, nanos_since};
 use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
 use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
@@ -418,8 +418,7 @@ impl<I> MemoryStore<I> {
 
 impl<I> Shared<I> {
     fn now_nanos(&self) -> u64 {
-        let since = self.clock.now().saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        nanos_since(&*self.clock, self.epoch)
     }
 
     fn expiry_shard(&self, lookup: u64) -> &ExpiryShard {
@@ -858,7 +857,7 @@ impl<I> MemoryStoreBuilder<I> {
                 walks: AtomicUsize::new(0),
                 per_identity: self.per_identity,
                 ttl: self.ttl,
-                ttl_nanos: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
+                ttl_nanos: nanos(self.ttl),
                 clock: self.clock,
                 epoch,
             }),
