@@ -21,7 +21,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::Request;
 use tower::{Layer, Service};
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
-use tower_ws_ticket_demo::testkit::bench::{poll_once, ready_inner, upgrade_request};
+use tower_ws_ticket_demo::testkit::bench::{
+    admit, header_upgrade_request, poll_once, ready_inner, upgrade_request,
+};
 
 fn plain_request() -> Request<()> {
     Request::get("/api/items?page=2")
@@ -80,29 +82,11 @@ fn upgrade_with_ticket(c: &mut Criterion) {
     group.bench_function("through the layer", |b| {
         b.iter_batched(
             || upgrade_request(store.mint(7).expect("mint").expose_secret()),
-            |req| {
-                let response = poll_once(layered.call(req)).expect("infallible");
-                assert_eq!(response.status(), 200);
-                response
-            },
+            |req| admit(&mut layered, req),
             BatchSize::SmallInput,
         )
     });
     group.finish();
-}
-
-fn header_request(ticket: &str) -> Request<()> {
-    Request::get("/api/ws?room=7")
-        .header("upgrade", "websocket")
-        .header("connection", "Upgrade")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .header(
-            "sec-websocket-protocol",
-            format!("ws-ticket, ws-ticket.{ticket}, chat.v1"),
-        )
-        .body(())
-        .expect("request")
 }
 
 /// The same upgrade with the ticket in the query and in the
@@ -123,12 +107,8 @@ fn credential_channel(c: &mut Criterion) {
     });
     group.bench_function("ticket in the subprotocol header", |b| {
         b.iter_batched(
-            || header_request(store.mint(7).expect("mint").expose_secret()),
-            |req| {
-                let response = poll_once(layered.call(req)).expect("infallible");
-                assert_eq!(response.status(), 200);
-                response
-            },
+            || header_upgrade_request(store.mint(7).expect("mint").expose_secret()),
+            |req| admit(&mut layered, req),
             BatchSize::SmallInput,
         )
     });

@@ -23,9 +23,9 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use tower::{Layer, Service};
+use tower::Layer;
 use tower_ws_ticket::{MemoryStore, Revocation, Revocations, Revoked, WsTicketLayer};
-use tower_ws_ticket_demo::testkit::bench::{poll_once, ready_inner, upgrade_request};
+use tower_ws_ticket_demo::testkit::bench::{admit, ready_inner, upgrade_request};
 
 fn admitted_socket(c: &mut Criterion) {
     let store = MemoryStore::<u64>::builder()
@@ -45,11 +45,7 @@ fn admitted_socket(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || upgrade_request(store.mint(7).expect("mint").expose_secret()),
-                |req| {
-                    let response = poll_once(service.call(req)).expect("infallible");
-                    assert_eq!(response.status(), 200);
-                    response
-                },
+                |req| admit(service, req),
                 BatchSize::SmallInput,
             )
         });

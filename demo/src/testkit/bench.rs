@@ -51,13 +51,50 @@ pub fn ready_inner() -> impl Service<
 ///
 /// When `ticket` is not valid in a URI.
 pub fn upgrade_request(ticket: &str) -> Request<()> {
-    Request::get(format!("/api/ws?ticket={ticket}&room=7"))
+    upgrade_to(format!("/api/ws?ticket={ticket}&room=7"))
+        .body(())
+        .expect("request")
+}
+
+/// A WebSocket upgrade to `uri`, so far.
+fn upgrade_to(uri: String) -> http::request::Builder {
+    Request::get(uri)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
         .header("sec-websocket-version", "13")
         .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+}
+
+/// The same upgrade with `ticket` in `Sec-WebSocket-Protocol` instead,
+/// beside the marker and an application protocol, as a browser offers it.
+///
+/// # Panics
+///
+/// When `ticket` is not valid in a header.
+pub fn header_upgrade_request(ticket: &str) -> Request<()> {
+    upgrade_to("/api/ws?room=7".to_owned())
+        .header(
+            "sec-websocket-protocol",
+            super::offered_protocols(ticket, &["chat.v1"]),
+        )
         .body(())
         .expect("request")
+}
+
+/// Calls `service` with an upgrade it must admit: the answer, checked to
+/// be 200 and returned so that its drop is not in the measurement.
+///
+/// # Panics
+///
+/// When the service fails, is not ready at once, or refuses.
+pub fn admit<S, B>(service: &mut S, req: Request<()>) -> Response<B>
+where
+    S: Service<Request<()>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+{
+    let response = poll_once(service.call(req)).expect("infallible");
+    assert_eq!(response.status(), 200);
+    response
 }
 
 /// A socket handler that upgrades and closes at once: the handshake is
