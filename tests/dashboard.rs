@@ -171,22 +171,30 @@ async fn drop_closes_the_callers_page_sockets_with_4401() {
     assert_eq!(headers[CACHE_CONTROL], "no-store");
     assert_eq!(body, r#"{"dropped":2}"#);
     for socket in &mut sockets {
-        // Child news may come first; the close follows.
-        let frame = loop {
-            match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(socket)).await {
-                Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
-                Ok(Some(Ok(Message::Text(_)))) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        };
-        assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-        assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
+        assert_closed_as_revoked(socket).await;
     }
     // Grace's socket is untouched, and Ada can reconnect with a new ticket.
     assert_eq!(echo(&mut other, "still here").await, "still here");
     let ticket = demo.mint(&ada).await;
     let (mut again, _) = demo.connect_page(&ticket, &[]).await;
     next_of_kind(&mut again, "greeting").await;
+}
+
+/// Asserts that `socket` closes with 4401 "revoked", past any child news
+/// sent before the close.
+async fn assert_closed_as_revoked<S>(socket: &mut S)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let frame = loop {
+        match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(socket)).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
+            Ok(Some(Ok(Message::Text(_)))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
+    assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
 }
 
 /// Signing out revokes the session: its sockets close with 4401, its
@@ -210,17 +218,7 @@ async fn signing_out_closes_the_sessions_sockets_and_no_others() {
         demo.post("/logout", Some(&laptop)).await,
         StatusCode::SEE_OTHER
     );
-    let frame = loop {
-        match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(&mut on_laptop))
-            .await
-        {
-            Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
-            Ok(Some(Ok(Message::Text(_)))) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-    assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
+    assert_closed_as_revoked(&mut on_laptop).await;
     // The ticket minted before is refused (accepted, then closed with 4401
     // and the audit reason "revoked").
     let (mut late, _) = demo.connect_page(&minted_before, &[]).await;
