@@ -102,6 +102,22 @@ impl InternalCredential {
     /// it. Marked sensitive, so HTTP libraries that honour the flag keep it
     /// out of their debug output.
     ///
+    /// # Client logs
+    ///
+    /// Not every client library honours the flag: tungstenite (and so
+    /// tokio-tungstenite) writes every handshake request it sends, headers
+    /// and URL included, to its TRACE log, and this credential never
+    /// expires. A child that dials with it must silence that target in its
+    /// log filter, with this directive beside its own (`tracing`'s
+    /// `EnvFilter` or `env_logger` syntax):
+    ///
+    /// ```text
+    /// tungstenite::handshake::client=off
+    /// ```
+    ///
+    /// The same holds for [`ChildCredential::attach_url`], whose URL holds
+    /// the credential.
+    ///
     /// ```
     /// use tower_ws_ticket::InternalCredential;
     ///
@@ -196,6 +212,12 @@ impl ChildCredential {
 
     /// `base` with this credential appended as a query parameter
     /// (percent-encoded), keeping any query and fragment already there.
+    ///
+    /// Prefer [`subprotocols`](Self::subprotocols) where the credential
+    /// allows it: a URL is what logs record. A client library may log it
+    /// too: tungstenite writes each handshake's request line to its TRACE
+    /// log, so silence `tungstenite::handshake::client=off` in the child's
+    /// log filter (see [`InternalCredential::subprotocols`]).
     ///
     /// # Errors
     ///

@@ -113,6 +113,22 @@ mod tests {
     }
 
     #[test]
+    fn the_crate_docs_tell_users_what_the_demo_silences() {
+        // A child that dials with the internal credential leaks it through
+        // tungstenite's TRACE dump unless its filter has these directives;
+        // the README and the credential helpers' docs must say so.
+        let readme = include_str!("../../README.md");
+        let credential_docs = include_str!("../../src/credential.rs");
+        for directive in SILENCED {
+            assert!(readme.contains(directive), "README lacks {directive}");
+            assert!(
+                credential_docs.contains(directive),
+                "the credential helpers' docs lack {directive}"
+            );
+        }
+    }
+
+    #[test]
     fn silencing_a_target_turns_nothing_on() {
         let logs = logged("info");
         assert!(logs.contains("ordinary info"), "{logs}");

@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder, wall_now};
+use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder};
+use crate::clock::wall_now;
 use crate::store::{REDIS_TIMEOUT, deployment_prefix, open_redis};
 
 /// The channel and the journal are this name, after the prefix. Ticket keys

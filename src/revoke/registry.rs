@@ -47,13 +47,13 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::handle::{Registered, Revocation, Signal};
-use crate::clock::{Clock, SystemClock, nanos, nanos_since};
+use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_nanos, wall_now};
 use crate::store::DEFAULT_TTL;
 
 /// Added to the longest ticket TTL to make the refusal window, for clocks
@@ -194,6 +194,7 @@ where
         if let Some(bridge) = &self.inner.bridge {
             bridge.publish(Some(key), at);
         }
+        outlast(at);
         woken
     }
 
@@ -211,6 +212,7 @@ where
         if let Some(bridge) = &self.inner.bridge {
             bridge.publish(None, at);
         }
+        outlast(at);
         woken
     }
 
@@ -680,22 +682,30 @@ impl Hasher for IdHasher {
     }
 }
 
+/// How long [`outlast`] waits at most for the wall clock to move.
+const OUTLAST_AT_MOST: Duration = Duration::from_millis(2);
+
+/// Returns once the wall clock reads later than `at`, the instant a
+/// revocation refuses tickets up to (inclusive). The stores date a ticket
+/// by the wall clock as its mint begins, so a ticket minted after
+/// `revoke` returns is dated after `at` and admitted, and one minted before
+/// `revoke` was called is dated at or before it and refused. On Linux the
+/// wall clock moves in nanoseconds and this returns at once; elsewhere it
+/// may take a tick (100 ns on Windows, 1 µs on macOS). A wall clock stepped
+/// back stops the wait after a bound: tickets minted meanwhile are then
+/// refused, never wrongly admitted.
+fn outlast(at: u64) {
+    let started = Instant::now();
+    while wall_now() <= at && started.elapsed() < OUTLAST_AT_MOST {
+        std::hint::spin_loop();
+    }
+}
+
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing here leaves the data half-changed across a panic.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Wall-clock nanoseconds since the Unix epoch (0 before it, which every
-/// record refuses: fail closed).
-pub(crate) fn wall_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, nanos)
-}
-
-/// Now, as [`wall_nanos`], never 0 (which means "never" in the atomics).
-pub(crate) fn wall_now() -> u64 {
-    wall_nanos(SystemTime::now()).max(1)
 }
 
 #[cfg(test)]

@@ -270,3 +270,69 @@ async fn revocation_is_an_axum_extractor() {
     .unwrap();
     assert!(optional.is_none());
 }
+
+/// A monotonic clock on which every reading comes a millisecond after the
+/// last, as if the thread were descheduled between any two clock reads.
+#[derive(Debug, Default)]
+struct SlowReads(std::sync::atomic::AtomicU64);
+
+impl crate::Clock for SlowReads {
+    fn now(&self) -> std::time::Instant {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let start = *START.get_or_init(std::time::Instant::now);
+        let reads = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        start + Duration::from_millis(reads)
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_minted_after_a_revoke_returned_is_admitted() {
+    // Rotate on password change: revoke the old sessions, hand out a fresh
+    // ticket at once. The store used to date a ticket at consume time from
+    // the wall clock less its monotonic age, so a descheduling between the
+    // clock reads dated it before the revocation and refused it.
+    let store = Store::builder().clock(SlowReads::default()).build();
+    let revocations = Revocations::new();
+    let layer = layer(&store, &revocations);
+    for round in 0..100 {
+        revocations.revoke(&"alice".to_owned());
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        assert_eq!(response.status(), StatusCode::OK, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn tickets_minted_before_a_revoke_was_called_are_all_refused() {
+    let store = Store::new();
+    let revocations = Revocations::new();
+    let layer = layer(&store, &revocations);
+    let tickets: Vec<String> = (0..100).map(|_| ticket(&store, "alice")).collect();
+    revocations.revoke(&"alice".to_owned());
+    for query in tickets {
+        let response = send(&layer, upgrade(&query)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let rejection = response.extensions().get::<Rejection>().copied();
+        assert_eq!(rejection.map(|r| r.reason()), Some(RejectReason::Revoked));
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_refuses_tickets_minted_on_a_manual_clock() {
+    // A user's test with a manual clock: the ticket's mint date used to be
+    // "now, less its age on the manual clock", and the manual clock had not
+    // moved, so the ticket always looked minted after the revocation.
+    let clock = crate::ManualClock::new();
+    let store = Store::builder().clock(clock.clone()).build();
+    let revocations = Revocations::new();
+    let layer = layer(&store, &revocations);
+    let query = ticket(&store, "alice");
+    revocations.revoke(&"alice".to_owned());
+    let response = send(&layer, upgrade(&query)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Moved past the revocation (a minute on, though no real time passed),
+    // the clock mints tickets the revocation leaves alone.
+    clock.advance(Duration::from_secs(60));
+    let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

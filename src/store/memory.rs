@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
@@ -45,7 +45,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use self::per_identity::{ByIdentity, ByKey, IdentityCap, Quota, Refused, Tickets};
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
 use crate::audience::Audience;
-use crate::clock::{Clock, SystemClock, nanos, nanos_since};
+use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_from_nanos, wall_nanos};
 use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
 use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
@@ -119,7 +119,13 @@ struct Shared<I> {
 
 struct Stored<I> {
     secret: [u8; SECRET_LEN],
+    /// Monotonic store nanoseconds at the mint: what expiry reads.
     minted: u64,
+    /// Wall-clock nanoseconds since the Unix epoch as the mint began: what
+    /// a revocation compares with its own instant. Kept rather than worked
+    /// out from the monotonic age at consume time, which a descheduling
+    /// between the two clock reads would move.
+    minted_wall: u64,
     identity: I,
     /// The audience's registered number ([`Audience::id`]).
     audience: Option<NonZeroU32>,
@@ -227,6 +233,9 @@ impl<I> MemoryStore<I> {
     fn mint_for(&self, mut identity: I, audience: Option<&Audience>) -> Result<Ticket, MintError> {
         let store = &*self.shared;
         let audience = audience.map(Audience::id);
+        // Read before anything else, so that a ticket whose mint began
+        // before a revocation was called is dated at or before it.
+        let minted_wall = wall_nanos(store.clock.wall());
         loop {
             let (parts, ticket) = TicketParts::generate(store.ttl);
             let shard = store.expiry_shard(parts.lookup);
@@ -250,6 +259,7 @@ impl<I> MemoryStore<I> {
                     slot.insert(Stored {
                         secret: parts.secret,
                         minted: now,
+                        minted_wall,
                         identity,
                         audience,
                     });
@@ -340,11 +350,6 @@ impl<I> MemoryStore<I> {
     ) -> Result<Redeemed<I>, TicketError> {
         let store = &*self.shared;
         let parts = TicketParts::parse(presented)?;
-        // The wall clock is read before the monotonic one, so that the
-        // `minted_at` made of the two below is never later than the mint:
-        // a revocation refuses tickets minted before it, and one minted a
-        // microsecond before must not come out a microsecond after.
-        let wall = SystemTime::now();
         let now = store.now_nanos();
         // Remove first, check after: the removal is the atomic step that
         // makes the ticket single use, and a wrong secret or audience burns
@@ -372,13 +377,9 @@ impl<I> MemoryStore<I> {
         if stored.audience != audience.map(Audience::id) {
             return Err(TicketError::WrongAudience(Redacted::new(presented)));
         }
-        // The wall clock (read first), less the ticket's age on the
-        // monotonic clock: never in the future, never after the mint, and
-        // untouched by wall-clock steps since the store was built.
-        let age = Duration::from_nanos(now.saturating_sub(stored.minted));
         Ok(Redeemed {
             identity: stored.identity,
-            minted_at: wall.checked_sub(age).unwrap_or(wall),
+            minted_at: wall_from_nanos(stored.minted_wall),
         })
     }
 

@@ -76,8 +76,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 pub struct Redeemed<I> {
     /// The identity the ticket was bound to when it was minted.
     pub identity: I,
-    /// Wall-clock time of the mint, for logs and audit. Expiry itself is
-    /// decided on a monotonic clock.
+    /// Wall-clock time as the mint began (on the store's
+    /// [`Clock::wall`](crate::Clock::wall)), for logs, audit and
+    /// revocations: a revocation refuses the tickets dated at or before
+    /// its instant. Expiry itself is decided on a monotonic clock.
     pub minted_at: SystemTime,
 }
 
@@ -87,7 +89,8 @@ pub struct Redeemed<I> {
 /// Implementations must keep the ticket semantics of the crate: tickets are
 /// single use (of any number of concurrent `consume_ticket` calls for one
 /// ticket, exactly one succeeds), valid while `now <= minted + ttl`,
-/// `minted_at` is never later than the moment of the consume, and a
+/// `minted_at` is the wall-clock time read as the mint began (so never
+/// later than the mint's return, nor than the consume), and a
 /// failure to reach the backend is [`TicketError::Unavailable`] /
 /// [`MintError::Unavailable`], never a panic.
 ///
