@@ -1,5 +1,5 @@
 //! Audit events: every ticket minted, every credential accepted, every
-//! upgrade refused, and the mint route's refusals.
+//! upgrade rejected, and every mint rejected.
 //!
 //! Each event is emitted as a `tracing` event (target
 //! `tower_ws_ticket::audit`) and handed to an optional hook set with
@@ -37,84 +37,8 @@ use std::sync::Arc;
 use http::{HeaderValue, Uri};
 
 use crate::error::Redacted;
+pub use crate::reject::{MintRejectReason, RejectReason};
 use crate::wire::{self, CredentialKind};
-
-/// Why the layer refused an upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// No credential parameter at all. 401.
-    Missing,
-    /// The same credential parameter twice, or two kinds at once. 401.
-    Ambiguous,
-    /// `?ticket=` that is not a ticket of ours. 401.
-    Malformed,
-    /// `?ticket=` never minted, already used, or with a wrong secret. 401.
-    Unknown,
-    /// `?ticket=` presented after its TTL. 401.
-    Expired,
-    /// `?ticket=` minted for another [`Audience`](crate::Audience) than the
-    /// layer's, for one where the layer has none, or for none where it
-    /// has one. The ticket is burned. 401.
-    WrongAudience,
-    /// `?ticket=` on a route that takes no tickets
-    /// ([`without_tickets`](crate::WsTicketLayer::without_tickets)). 401.
-    TicketNotAccepted,
-    /// `?internal=` wrong, or no internal credential configured. 401.
-    BadInternal,
-    /// `?token=` while the layer is gated (not in loopback mode). 401.
-    TokenInGatedMode,
-    /// `?token=` wrong in loopback mode. 401.
-    BadToken,
-    /// `?token=` from a peer that is not on a loopback address. 403.
-    NonLoopbackPeer,
-    /// `?token=` from a peer whose address the stack does not tell (see
-    /// [`peer_addr`](crate::WsTicketLayer::peer_addr)): loopback mode
-    /// cannot decide, so it refuses. 403.
-    UnknownPeer,
-    /// An `Origin` header outside the allowlist. 403.
-    Origin,
-    /// A path under a [guarded path](crate::WsTicketLayer::guard_path) in
-    /// some router's reading, spelled with dot-segments (`..`, `%2e%2e`)
-    /// or encoded separators (`%2F`, `%5C`), so that which handler it
-    /// reaches depends on the router. 403, nothing consumed.
-    AmbiguousPath,
-    /// The ticket store could not be reached, or a registry of
-    /// [`revocations`](crate::WsTicketLayer::revocations) bridged to Redis
-    /// cannot hear the other replicas. 503: the client should back off and
-    /// retry, not re-authenticate, with a newly minted ticket: a consume
-    /// that timed out may still have used this one up in Redis.
-    StoreUnavailable,
-    /// A valid ticket whose key was revoked after it was minted (the user
-    /// signed out; see [`Revocations::revoke`](crate::Revocations::revoke)),
-    /// or minted before a [`revoke_all`](crate::Revocations::revoke_all).
-    /// 401.
-    Revoked,
-}
-
-impl RejectReason {
-    /// A short, stable name for logs and metrics (`"missing"`, `"origin"`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Ambiguous => "ambiguous",
-            Self::Malformed => "malformed",
-            Self::Unknown => "unknown",
-            Self::Expired => "expired",
-            Self::WrongAudience => "wrong-audience",
-            Self::TicketNotAccepted => "ticket-not-accepted",
-            Self::BadInternal => "bad-internal",
-            Self::TokenInGatedMode => "token-in-gated-mode",
-            Self::BadToken => "bad-token",
-            Self::NonLoopbackPeer => "non-loopback-peer",
-            Self::UnknownPeer => "unknown-peer",
-            Self::Origin => "origin",
-            Self::AmbiguousPath => "ambiguous-path",
-            Self::StoreUnavailable => "store-unavailable",
-            Self::Revoked => "revoked",
-        }
-    }
-}
 
 /// How a refusal reached the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,39 +49,6 @@ pub enum Delivery {
     /// As an accepted handshake whose socket was closed at once with this
     /// close code ([`accept_then_close`](crate::WsTicketLayer::accept_then_close)).
     CloseFrame(u16),
-}
-
-/// Why the mint route refused to mint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MintRefusal {
-    /// A method other than `POST`. 405.
-    MethodNotAllowed,
-    /// No identity in the request: the caller is not signed in. 401.
-    Unauthenticated,
-    /// An `Origin` header outside the mint route's allowlist. 403.
-    Origin,
-    /// The store holds its maximum of live tickets. 503.
-    Full,
-    /// The caller's identity holds its maximum of live tickets (the
-    /// store's `max_per_identity`). 429, with `Retry-After`.
-    IdentityFull,
-    /// The store could not be reached. 503.
-    StoreUnavailable,
-}
-
-impl MintRefusal {
-    /// A short, stable name for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MethodNotAllowed => "method-not-allowed",
-            Self::Unauthenticated => "unauthenticated",
-            Self::Origin => "origin",
-            Self::Full => "full",
-            Self::IdentityFull => "identity-full",
-            Self::StoreUnavailable => "store-unavailable",
-        }
-    }
 }
 
 /// Something worth an audit trail. Borrowed from the request, so emitting
@@ -185,7 +76,7 @@ pub enum AuditEvent<'a> {
         /// The caller's address, when the stack provides it.
         peer: Option<SocketAddr>,
     },
-    /// The layer refused an upgrade.
+    /// The layer rejected an upgrade.
     Rejected {
         /// Why.
         reason: RejectReason,
@@ -199,10 +90,10 @@ pub enum AuditEvent<'a> {
         /// How the refusal reached the client.
         delivery: Delivery,
     },
-    /// The mint route refused to mint.
-    MintRefused {
+    /// The mint route rejected a mint.
+    MintRejected {
         /// Why.
-        reason: MintRefusal,
+        reason: MintRejectReason,
         /// The mint route's path.
         path: &'a str,
         /// The caller's address, when the stack provides it.
@@ -271,6 +162,18 @@ impl<I> fmt::Debug for Auditor<I> {
 
 const TARGET: &str = "tower_ws_ticket::audit";
 
+/// A `tracing` event at a level the table gives: tracing's macros take
+/// the level as a constant, so each level the table uses is one arm.
+macro_rules! at_level {
+    ($level:expr, $($fields:tt)+) => {
+        match $level {
+            tracing::Level::ERROR => tracing::error!(target: TARGET, $($fields)+),
+            tracing::Level::WARN => tracing::warn!(target: TARGET, $($fields)+),
+            _ => tracing::info!(target: TARGET, $($fields)+),
+        }
+    };
+}
+
 fn trace(event: &AuditEvent<'_>) {
     match *event {
         AuditEvent::Minted {
@@ -299,8 +202,8 @@ fn trace(event: &AuditEvent<'_>) {
             peer,
             ticket,
             delivery,
-        } => tracing::warn!(
-            target: TARGET,
+        } => at_level!(
+            reason.level(),
             event = "rejected",
             reason = reason.as_str(),
             path,
@@ -311,9 +214,9 @@ fn trace(event: &AuditEvent<'_>) {
                 Delivery::Status => None,
             }
         ),
-        AuditEvent::MintRefused { reason, path, peer } => tracing::warn!(
-            target: TARGET,
-            event = "mint-refused",
+        AuditEvent::MintRejected { reason, path, peer } => at_level!(
+            reason.level(),
+            event = "mint-rejected",
             reason = reason.as_str(),
             path,
             peer = peer.map(tracing::field::display)

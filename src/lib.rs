@@ -13,6 +13,10 @@
 //                 subprotocol channel, close codes, CredentialKind, finding a
 //                 credential in a request and removing it
 //     origin      Origin allowlists and same-origin checks
+//     reject      what a rejection gets, one table: RejectReason and
+//                 MintRejectReason -> short name (log field, metric label),
+//                 HTTP status, close code and close reason, audit level;
+//                 the audit trail, the layer and the mint route read it
 //     error       TicketError, MintError, StoreUnavailable, Redacted
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
 //     peer        PeerExtractor, DefaultPeer: where a request's peer address is
@@ -25,15 +29,17 @@
 //   store         the TicketStore trait; memory.rs (sharded, the default) with
 //                 memory/per_identity.rs (its caps per identity), redis.rs
 //                 (feature "redis")
-//   audit         audit events, the tracing they emit, URI redaction for logs
+//   audit         audit events, the tracing they emit, URI redaction for logs;
+//                 re-exports the reasons from reject
 //   revoke        Revocations (the registry of live sockets by key), the
 //                 Revocation handle a socket holds; redis.rs bridges replicas
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded,
-//                 subprotocol.rs selects the marker on the answer, close.rs
-//                 turns refusals into close codes (feature "tokio"),
-//                 rejection.rs builds the HTTP refusals
+//                 subprotocol.rs selects the marker on the answer,
+//                 rejection.rs builds the response of a rejection, close.rs
+//                 turns it into an accepted socket closed with the table's
+//                 code (feature "tokio")
 //   mint          MintService: the POST /api/auth/ws-ticket route
 pub mod audience;
 pub mod audit;
@@ -47,6 +53,7 @@ pub mod layer;
 pub mod mint;
 pub mod origin;
 pub mod peer;
+mod reject;
 pub mod revoke;
 pub mod store;
 pub mod ticket;
@@ -59,7 +66,9 @@ pub mod wire;
 pub mod fuzzing;
 
 pub use audience::Audience;
-pub use audit::{AuditEvent, Delivery, MintRefusal, RejectReason, redact_subprotocols, redact_uri};
+pub use audit::{
+    AuditEvent, Delivery, MintRejectReason, RejectReason, redact_subprotocols, redact_uri,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, Redacted, StoreUnavailable, TicketError};

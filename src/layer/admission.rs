@@ -14,10 +14,8 @@ use http::header::SEC_WEBSOCKET_PROTOCOL;
 use http::{Request, Response};
 
 #[cfg(feature = "tokio")]
-use super::close::CloseOnRefusal;
+use super::close::AcceptThenClose;
 use super::principal::Principal;
-#[cfg(feature = "tokio")]
-use super::rejection::Rejection;
 use super::rejection::{self, RejectionResponse};
 use super::scope::{Scope, Verdict};
 use super::subprotocol::Selection;
@@ -56,7 +54,7 @@ pub(crate) struct Settings<T: TicketStore> {
     pub(crate) audit: Auditor<T::Identity>,
     pub(crate) revocations: Revocable<T::Identity>,
     #[cfg(feature = "tokio")]
-    pub(crate) close: Option<CloseOnRefusal>,
+    pub(crate) close: Option<AcceptThenClose>,
 }
 
 /// What the checks that need no store decided.
@@ -177,8 +175,7 @@ impl<T: TicketStore> Settings<T> {
     ) -> Delivery {
         #[cfg(feature = "tokio")]
         if let Some(close) = &self.close
-            && let Some(code) =
-                close.take_over(req, reason, Rejection::new(reason).status(), response)
+            && let Some(code) = close.take_over(req, reason, response)
         {
             return Delivery::CloseFrame(code);
         }

@@ -9,15 +9,15 @@
 //! 200 for an HTTP/2 extended CONNECT), and a task writes one close frame on
 //! the new socket:
 //!
-//! | refusal | close code | the client should |
+//! | rejection | close code | the client should |
 //! |---|---|---|
 //! | 401 (every credential problem) | [`CLOSE_UNAUTHORIZED`](crate::wire::CLOSE_UNAUTHORIZED) 4401 | fetch a new ticket, then reconnect |
 //! | 403 (origin, peer, path) | [`CLOSE_FORBIDDEN`](crate::wire::CLOSE_FORBIDDEN) 4403 | not retry |
 //! | 503 (store unreachable) | [`CLOSE_TRY_AGAIN_LATER`](crate::wire::CLOSE_TRY_AGAIN_LATER) 1013 | back off, then retry with a new ticket |
 //!
-//! The close reason is the refusal's short name (`"expired"`,
-//! `"origin"`, …), never a credential. Nothing of the application runs:
-//! the inner service is not called.
+//! The code and the close reason's text come from the table in
+//! [`RejectReason`](crate::RejectReason); the text is never a credential.
+//! Nothing of the application runs: the inner service is not called.
 //!
 //! Bounded: at most [`max_closes_in_flight`](super::WsTicketLayer::max_closes_in_flight)
 //! such closes at once (default 1,024); past it, the refusal is the HTTP
@@ -48,7 +48,7 @@ use sha1::{Digest as _, Sha1};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::audit::RejectReason;
-use crate::wire::{self, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED};
+use crate::wire;
 
 /// Default bound on closes in flight.
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -60,7 +60,7 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// The accept-then-close setting of a layer: its bound and timeout, and
 /// the count of closes in flight that every clone of the layer shares.
 #[derive(Clone, Debug)]
-pub(crate) struct CloseOnRefusal {
+pub(crate) struct AcceptThenClose {
     max_in_flight: usize,
     timeout: Duration,
     in_flight: Arc<AtomicUsize>,
@@ -75,7 +75,7 @@ impl Drop for Permit {
     }
 }
 
-impl Default for CloseOnRefusal {
+impl Default for AcceptThenClose {
     fn default() -> Self {
         Self {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
@@ -85,7 +85,7 @@ impl Default for CloseOnRefusal {
     }
 }
 
-impl CloseOnRefusal {
+impl AcceptThenClose {
     pub(crate) fn set_max_in_flight(&mut self, max: usize) {
         self.max_in_flight = max;
     }
@@ -94,25 +94,24 @@ impl CloseOnRefusal {
         self.timeout = timeout;
     }
 
-    /// Turns `response`, the refusal of `req` for `reason`, into an
+    /// Turns `response`, the rejection of `req` for `reason`, into an
     /// accepted handshake and spawns the task that closes the socket with
     /// the reason's code. The close code when it did; `None` (and
-    /// `response` untouched) when the refusal stays an HTTP status.
+    /// `response` untouched) when the rejection stays an HTTP status.
     pub(crate) fn take_over<B, ResBody>(
         &self,
         req: &mut Request<B>,
         reason: RejectReason,
-        status: StatusCode,
         response: &mut Response<ResBody>,
     ) -> Option<u16> {
-        let code = close_code(status)?;
+        let code = reason.close_code();
         let handshake = Handshake::of(req)?;
         // Only a connection hyper can hand over gets a 101.
         req.extensions().get::<OnUpgrade>()?;
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let permit = self.permit()?;
         let on_upgrade = hyper::upgrade::on(&mut *req);
-        let frame = close_frame(code, reason.as_str());
+        let frame = close_frame(code, reason.close_reason());
         let timeout = self.timeout;
         runtime.spawn(async move {
             let _permit = permit;
@@ -131,16 +130,6 @@ impl CloseOnRefusal {
             })
             .ok()
             .map(|_| Permit(Arc::clone(&self.in_flight)))
-    }
-}
-
-/// The close code a refusal with `status` calls for.
-fn close_code(status: StatusCode) -> Option<u16> {
-    match status {
-        StatusCode::UNAUTHORIZED => Some(CLOSE_UNAUTHORIZED),
-        StatusCode::FORBIDDEN => Some(CLOSE_FORBIDDEN),
-        StatusCode::SERVICE_UNAVAILABLE => Some(CLOSE_TRY_AGAIN_LATER),
-        _ => None,
     }
 }
 
@@ -351,16 +340,8 @@ mod tests {
     }
 
     #[test]
-    fn codes_follow_the_status() {
-        assert_eq!(close_code(StatusCode::UNAUTHORIZED), Some(4401));
-        assert_eq!(close_code(StatusCode::FORBIDDEN), Some(4403));
-        assert_eq!(close_code(StatusCode::SERVICE_UNAVAILABLE), Some(1013));
-        assert_eq!(close_code(StatusCode::BAD_REQUEST), None);
-    }
-
-    #[test]
     fn the_bound_is_kept_and_places_come_back() {
-        let mut close = CloseOnRefusal::default();
+        let mut close = AcceptThenClose::default();
         close.set_max_in_flight(2);
         let a = close.permit().expect("first");
         let _b = close.permit().expect("second");

@@ -1,11 +1,12 @@
-//! What a refused upgrade gets back.
+//! The response a rejected upgrade gets back, built from the table in
+//! [`RejectReason`].
 
 use http::header::{CACHE_CONTROL, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 use crate::audit::RejectReason;
 
-/// An upgrade the layer refused: why, and with which status.
+/// An upgrade the layer rejected: why, and with which status.
 ///
 /// The layer puts it in the extensions of every rejection response, so an
 /// outer layer (metrics, logging) can tell the reasons apart.
@@ -19,40 +20,19 @@ impl Rejection {
         Self { reason }
     }
 
-    /// Why the upgrade was refused.
+    /// Why the upgrade was rejected.
     pub fn reason(&self) -> RejectReason {
         self.reason
     }
 
-    /// The status the reason calls for: 403 for a forbidden origin, a
-    /// peer that is not (or not known to be) on loopback, or an ambiguous
-    /// path, 503 for an unreachable store (retry, don't
-    /// re-authenticate), 401 for every credential problem.
+    /// The status the reason calls for: 401, 403 or 503, as the table in
+    /// [`RejectReason`] gives it.
     pub fn status(&self) -> StatusCode {
-        match self.reason {
-            RejectReason::Origin
-            | RejectReason::NonLoopbackPeer
-            | RejectReason::UnknownPeer
-            | RejectReason::AmbiguousPath => StatusCode::FORBIDDEN,
-            RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            // Listed one by one, so that a new reason must be given a
-            // status here rather than fall into 401 by default.
-            RejectReason::Missing
-            | RejectReason::Ambiguous
-            | RejectReason::Malformed
-            | RejectReason::Unknown
-            | RejectReason::Expired
-            | RejectReason::TicketNotAccepted
-            | RejectReason::BadInternal
-            | RejectReason::TokenInGatedMode
-            | RejectReason::BadToken
-            | RejectReason::WrongAudience
-            | RejectReason::Revoked => StatusCode::UNAUTHORIZED,
-        }
+        self.reason.status()
     }
 }
 
-/// Builds the response for a refused upgrade.
+/// Builds the response for a rejected upgrade.
 ///
 /// [`DefaultRejection`] answers the status with an empty body. Any
 /// `Fn(Rejection) -> Response<B> + Clone + Send + Sync + 'static` is one too,

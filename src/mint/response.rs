@@ -1,14 +1,14 @@
-//! What the mint route answers: the ticket, or a refusal.
+//! What the mint route answers: the ticket, or a rejection.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use http::{Response, StatusCode, Uri};
+use http::{Response, Uri};
 use http_body_util::Full;
 
-use crate::audit::{AuditEvent, Auditor, MintRefusal};
+use crate::audit::{AuditEvent, Auditor, MintRejectReason};
 use crate::error::MintError;
 use crate::ticket::Ticket;
 
@@ -32,18 +32,22 @@ impl<I> Minting<I> {
                 });
                 ticket_response(&ticket)
             }
-            Err(MintError::Full) => refusal(&self.audit, MintRefusal::Full, path, self.peer),
+            Err(MintError::Full) => rejection(&self.audit, MintRejectReason::Full, path, self.peer),
             Err(MintError::IdentityFull { retry_after }) => {
-                let mut refused = refusal(&self.audit, MintRefusal::IdentityFull, path, self.peer);
+                let mut refused =
+                    rejection(&self.audit, MintRejectReason::IdentityFull, path, self.peer);
                 refused.headers_mut().insert(
                     RETRY_AFTER,
                     HeaderValue::from(retry_after_secs(retry_after)),
                 );
                 refused
             }
-            Err(MintError::Unavailable(_)) => {
-                refusal(&self.audit, MintRefusal::StoreUnavailable, path, self.peer)
-            }
+            Err(MintError::Unavailable(_)) => rejection(
+                &self.audit,
+                MintRejectReason::StoreUnavailable,
+                path,
+                self.peer,
+            ),
         }
     }
 }
@@ -69,31 +73,31 @@ fn ticket_response(ticket: &Ticket) -> Response<Full<Bytes>> {
     response
 }
 
-pub(crate) fn refusal<I>(
+/// The response for a rejected mint, audited. Its status is the table's
+/// (see [`MintRejectReason`]); the headers that go with it are set here.
+pub(crate) fn rejection<I>(
     audit: &Auditor<I>,
-    reason: MintRefusal,
+    reason: MintRejectReason,
     path: &str,
     peer: Option<SocketAddr>,
 ) -> Response<Full<Bytes>> {
-    audit.emit(&AuditEvent::MintRefused { reason, path, peer });
+    audit.emit(&AuditEvent::MintRejected { reason, path, peer });
     let mut response = Response::new(Full::default());
+    *response.status_mut() = reason.status();
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let status = match reason {
-        MintRefusal::MethodNotAllowed => {
+    match reason {
+        MintRejectReason::MethodNotAllowed => {
             headers.insert(ALLOW, HeaderValue::from_static("POST"));
-            StatusCode::METHOD_NOT_ALLOWED
         }
-        MintRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
-        // The mint sets `Retry-After` from the store's answer.
-        MintRefusal::IdentityFull => StatusCode::TOO_MANY_REQUESTS,
-        MintRefusal::Origin => StatusCode::FORBIDDEN,
-        MintRefusal::Full | MintRefusal::StoreUnavailable => {
+        MintRejectReason::Full | MintRejectReason::StoreUnavailable => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            StatusCode::SERVICE_UNAVAILABLE
         }
-    };
-    *response.status_mut() = status;
+        // The mint sets `Retry-After` from the store's answer.
+        MintRejectReason::IdentityFull
+        | MintRejectReason::Unauthenticated
+        | MintRejectReason::Origin => {}
+    }
     response
 }
 

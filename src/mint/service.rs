@@ -14,9 +14,9 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::response::{Minting, refusal};
+use super::response::{Minting, rejection};
 use crate::audience::Audience;
-use crate::audit::{AuditEvent, Auditor, MintRefusal};
+use crate::audit::{AuditEvent, Auditor, MintRejectReason};
 use crate::origin::{AllowedOrigins, ConfigError, is_same_origin};
 use crate::peer::{DefaultPeer, PeerExtractor};
 use crate::store::TicketStore;
@@ -171,14 +171,19 @@ impl<T: TicketStore, B> Service<Request<B>> for MintService<T> {
         let peer = self.peer.peer_addr(&parts.extensions);
         let path = parts.uri.path();
         if parts.method != Method::POST {
-            let refused = refusal(&self.audit, MintRefusal::MethodNotAllowed, path, peer);
+            let refused = rejection(&self.audit, MintRejectReason::MethodNotAllowed, path, peer);
             return ResponseFuture::done(refused);
         }
         if !self.origin_admitted(&parts) {
-            return ResponseFuture::done(refusal(&self.audit, MintRefusal::Origin, path, peer));
+            return ResponseFuture::done(rejection(
+                &self.audit,
+                MintRejectReason::Origin,
+                path,
+                peer,
+            ));
         }
         let Some(identity) = (self.identify)(&parts) else {
-            let refused = refusal(&self.audit, MintRefusal::Unauthenticated, path, peer);
+            let refused = rejection(&self.audit, MintRejectReason::Unauthenticated, path, peer);
             return ResponseFuture::done(refused);
         };
         let minting = Minting {

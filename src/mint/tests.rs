@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
 use super::*;
-use crate::audit::{AuditEvent, MintRefusal};
+use crate::audit::{AuditEvent, MintRejectReason};
 use crate::error::{MintError, StoreUnavailable, TicketError};
 use crate::store::{Redeemed, TicketStore};
 use crate::{Audience, MemoryStore, Ticket};
@@ -93,7 +93,7 @@ async fn no_identity_is_401_and_audited() {
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     assert_eq!(
         events.lock().unwrap().as_slice(),
-        ["MintRefused { reason: Unauthenticated, path: \"/api/auth/ws-ticket\", peer: None }"]
+        ["MintRejected { reason: Unauthenticated, path: \"/api/auth/ws-ticket\", peer: None }"]
     );
 }
 
@@ -377,9 +377,9 @@ async fn an_identity_at_its_cap_is_429_with_retry_after_and_audited() {
     assert!(body_text(response).await.is_empty());
     assert_eq!(
         events.lock().unwrap().last().map(String::as_str),
-        Some("MintRefused { reason: IdentityFull, path: \"/api/auth/ws-ticket\", peer: None }")
+        Some("MintRejected { reason: IdentityFull, path: \"/api/auth/ws-ticket\", peer: None }")
     );
-    assert_eq!(MintRefusal::IdentityFull.as_str(), "identity-full");
+    assert_eq!(MintRejectReason::IdentityFull.as_str(), "identity-full");
 
     // Someone else still mints; the first ticket consumed frees a place.
     ticket_text(mint.clone().oneshot(post_as(Some(2))).await.unwrap()).await;
