@@ -301,7 +301,8 @@ pub(crate) enum NotOne {
     /// credential entries, or one in the query and one in the header).
     Ambiguous,
     /// A credential entry whose value is neither a ticket nor an internal
-    /// credential, or a header that cannot be rebuilt without it.
+    /// credential, a `Sec-WebSocket-Protocol` line that is not text, or a
+    /// header that cannot be rebuilt without the credential.
     Malformed,
 }
 
@@ -355,16 +356,17 @@ fn take_from_query(uri: &Uri) -> Result<Option<Presented<'_>>, NotOne> {
 
 /// The credential entry of the `Sec-WebSocket-Protocol` header(s), if any,
 /// and the header's other entries; and whether the marker was offered.
+///
+/// A line that is not text (obs-text such as Latin-1 `café`) is refused
+/// as [`NotOne::Malformed`] whatever else the request carries: what it
+/// holds cannot be read, so neither can whether the request presents one
+/// credential, and it cannot be handed on without the one it may hide.
 fn take_from_protocols(headers: &HeaderMap) -> Result<(Option<Presented<'_>>, bool), NotOne> {
     let mut found = None;
     let mut kept = String::new();
-    let mut opaque = false;
     let mut marker_offered = false;
     for entry in protocol_entries(headers) {
-        let Some(entry) = entry else {
-            opaque = true;
-            continue;
-        };
+        let entry = entry.ok_or(NotOne::Malformed)?;
         marker_offered |= entry == SUBPROTOCOL;
         if !is_credential_entry(entry) {
             if !kept.is_empty() {
@@ -389,11 +391,6 @@ fn take_from_protocols(headers: &HeaderMap) -> Result<(Option<Presented<'_>>, bo
     let Some((kind, value)) = found else {
         return Ok((None, marker_offered));
     };
-    // A header value that is not text cannot be rebuilt entry by entry;
-    // refusing beats handing the credential on.
-    if opaque {
-        return Err(NotOne::Malformed);
-    }
     let rest = if kept.is_empty() {
         None
     } else {
@@ -616,6 +613,29 @@ mod tests {
             find_credential(&uri, &headers).unwrap_err(),
             NotOne::Malformed
         );
+    }
+
+    #[test]
+    fn an_unreadable_protocol_line_is_refused_whatever_else_is_presented() {
+        // Issue 18, finding 1: a credential entry inside a line of obs-text
+        // (Latin-1 `café`) went unseen, so a ticket in the query was taken
+        // as the only credential and the line reached the handler.
+        let latin1 = HeaderValue::from_bytes(b"ws-ticket, ws-ticket.wst_hidden, caf\xe9").unwrap();
+        let with_line = |values: &[&str]| {
+            let mut headers = protocols(values);
+            headers.append(SEC_WEBSOCKET_PROTOCOL, latin1.clone());
+            headers
+        };
+        for query in ["ticket=wst_a", "internal=wsi_a", "token=t"] {
+            let uri: Uri = format!("/p?{query}").parse().unwrap();
+            let found = find_credential(&uri, &with_line(&[])).map(|p| p.kind);
+            assert_eq!(found.unwrap_err(), NotOne::Malformed, "{query}");
+        }
+        // Nothing readable at all: the line may hold a credential the layer
+        // cannot see, so it is refused as unreadable, not as missing.
+        let bare = Uri::from_static("/p");
+        let found = find_credential(&bare, &with_line(&["ws-ticket"])).map(|p| p.kind);
+        assert_eq!(found.unwrap_err(), NotOne::Malformed);
     }
 
     #[test]

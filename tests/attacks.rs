@@ -34,12 +34,19 @@ const DOT_SEGMENT_PATHS: [&str; 4] = [
 /// Sends a WebSocket handshake for `path` as raw bytes and returns the
 /// status of the answer.
 async fn handshake_status(addr: SocketAddr, path: &str) -> StatusCode {
+    handshake_status_with(addr, path, b"").await
+}
+
+/// [`handshake_status`] with `extra` header lines (each ending in CRLF),
+/// sent byte for byte.
+async fn handshake_status_with(addr: SocketAddr, path: &str, extra: &[u8]) -> StatusCode {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
+    let head = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
     );
-    stream.write_all(request.as_bytes()).await.expect("write");
+    let request = [head.as_bytes(), extra, b"\r\n"].concat();
+    stream.write_all(&request).await.expect("write");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -181,4 +188,34 @@ async fn guard_path_inside_a_nested_axum_router_still_guards() {
         handshake_status(addr, "/api/ws").await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn a_credential_in_a_latin1_protocol_line_is_not_handed_on() {
+    // Issue 18, finding 1: a `Sec-WebSocket-Protocol` line with obs-text
+    // bytes was skipped unread; with a ticket in the query too, the query
+    // ticket opened the socket and the handler got the line, with a second
+    // credential in it.
+    let store = MemoryStore::<String>::new();
+    let router = axum::Router::new().route(
+        "/api/ws",
+        any(|ws: WebSocketUpgrade| async move { ws.on_upgrade(|_socket| async {}) }),
+    );
+    let addr = serve(WsTicketLayer::new(store.clone()).layer(router)).await;
+    let query = store.mint("alice".to_owned()).unwrap();
+    let hidden = store.mint("mallory".to_owned()).unwrap();
+    let line = [
+        b"Sec-WebSocket-Protocol: ws-ticket, ws-ticket.".as_slice(),
+        hidden.expose_secret().as_bytes(),
+        b", caf\xe9\r\n",
+    ]
+    .concat();
+    let path = format!("/api/ws?ticket={}", query.expose_secret());
+    assert_eq!(
+        handshake_status_with(addr, &path, &line).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Nothing consumed.
+    assert!(store.consume(query.expose_secret()).is_ok());
+    assert!(store.consume(hidden.expose_secret()).is_ok());
 }

@@ -242,6 +242,8 @@ fn is_credential_entry(entry: &str) -> bool {
 /// [`find_credential`](super::find_credential) over any URI and
 /// `Sec-WebSocket-Protocol` headers:
 ///
+/// - a header that is not text is refused, whatever else is presented: it
+///   may hide a credential entry;
 /// - no credential is `Missing`; two anywhere (query pieces named exactly
 ///   `ticket`, `internal` or `token`, `ws-ticket.` entries in any case)
 ///   are refused, whatever their values;
@@ -249,7 +251,7 @@ fn is_credential_entry(entry: &str) -> bool {
 ///   parses to itself, keeps scheme, authority, path and every other piece
 ///   in order, holds no credential parameter, and does not show the value;
 /// - one in the header: found when its value starts with `wst_` or `wsi_`
-///   (refused otherwise, or when a header is not text); the rest of the
+///   (refused otherwise); the rest of the
 ///   header is the other entries in order, with no credential entry and
 ///   without the value.
 pub fn check_credential(uri: &Uri, headers: &HeaderMap) {
@@ -277,6 +279,14 @@ pub fn check_credential(uri: &Uri, headers: &HeaderMap) {
         .count();
     let found = super::find_credential(uri, headers);
     let context = || format!("uri {uri:?}, headers {headers:?}, found {found:?}");
+    let Some(entries) = entries else {
+        let refused = match in_query.len() {
+            0 | 1 => matches!(found, Err(NotOne::Malformed)),
+            _ => matches!(found, Err(NotOne::Ambiguous | NotOne::Malformed)),
+        };
+        assert!(refused, "an unreadable header not refused: {}", context());
+        return;
+    };
     match in_query.len() + in_header {
         0 => assert_eq!(
             found.as_ref().err(),
@@ -308,15 +318,6 @@ pub fn check_credential(uri: &Uri, headers: &HeaderMap) {
         return;
     }
     // The one credential is a header entry.
-    let Some(entries) = entries else {
-        assert_eq!(
-            found.as_ref().err(),
-            Some(&NotOne::Malformed),
-            "{}",
-            context()
-        );
-        return;
-    };
     let (credential, others): (Vec<&String>, Vec<&String>) =
         entries.iter().partition(|entry| is_credential_entry(entry));
     let value = &credential[0][ENTRY_PREFIX.len()..];

@@ -19,6 +19,7 @@
 //! | no credential | 401 |
 //! | the same credential twice, two kinds at once, or one in the query and one in the header | 401, nothing consumed |
 //! | a `ws-ticket.` entry that is neither a ticket nor the internal credential | 401, nothing consumed |
+//! | a `Sec-WebSocket-Protocol` line that is not text (obs-text such as Latin-1), whatever else the request carries | 401, nothing consumed |
 //! | `?ticket=` valid | inner service, with [`Principal::Ticket`] |
 //! | `?ticket=` unknown / used / expired / malformed | 401 |
 //! | `?ticket=` on a route set [`without_tickets`](WsTicketLayer::without_tickets) | 401, nothing consumed |

@@ -38,7 +38,7 @@ async fn echo(req: Request<String>) -> Result<Response<String>, Infallible> {
             .headers()
             .get_all(SEC_WEBSOCKET_PROTOCOL)
             .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect(),
     };
     let mut response = Response::new(String::from("inner"));
@@ -231,6 +231,31 @@ async fn duplicate_or_mixed_credentials_are_401_and_consume_nothing() {
         );
     }
     assert_eq!(store.len(), 2);
+}
+
+#[tokio::test]
+async fn an_unreadable_protocol_line_is_401_and_consumes_nothing() {
+    // Issue 18, finding 1: a `Sec-WebSocket-Protocol` line of obs-text
+    // (Latin-1 `café`) was skipped unread, so the query ticket was consumed
+    // and the handler got the line with a second credential inside.
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone());
+    let (query, uri) = ticket_uri(&store, "alice");
+    let hidden = store.mint("mallory".to_owned()).unwrap();
+    let line = format!("ws-ticket, ws-ticket.{}, caf\u{e9}", hidden.expose_secret());
+    let line: Vec<u8> = line.chars().map(|c| c as u8).collect();
+    let mut req = upgrade(&uri);
+    req.headers_mut().append(
+        SEC_WEBSOCKET_PROTOCOL,
+        http::HeaderValue::from_bytes(&line).unwrap(),
+    );
+    assert_refused(
+        &send(&layer, req).await,
+        StatusCode::UNAUTHORIZED,
+        RejectReason::Malformed,
+    );
+    assert!(store.consume(query.expose_secret()).is_ok());
+    assert!(store.consume(hidden.expose_secret()).is_ok());
 }
 
 #[tokio::test]
