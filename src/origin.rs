@@ -1,12 +1,15 @@
 //! Origins: the allowlist the layer and the mint route check `Origin`
 //! headers against, and the mint route's same-origin default.
 //!
-//! Origins compare as serialized origins: `scheme://host[:port]`, ASCII
-//! case-insensitive, no path, no trailing slash, and a scheme's default port
-//! (80 for http/ws, 443 for https/wss) the same as no port. Entries and
-//! presented values go through the same normalisation, so
-//! `https://App.example.com:443/` in the configuration matches the
-//! `https://app.example.com` a browser sends.
+//! Origins compare as serialized origins (RFC 6454, section 6.2), what a
+//! browser puts in its `Origin` header: `scheme://host[:port]`, no path, no
+//! userinfo, no trailing slash, the scheme's default port (80 for http/ws,
+//! 443 for https/wss) left out and any other port in plain decimal. An
+//! `Origin` header must be one exactly (ASCII case aside); anything else,
+//! such as `https://app.example.com:0443` or `https://app.example.com:443`,
+//! is refused. The configuration is read more kindly:
+//! `https://App.example.com:443/` in an allowlist is kept as
+//! `https://app.example.com`.
 //!
 //! ```
 //! use tower_ws_ticket::{ConfigError, WsTicketLayer, MemoryStore};
@@ -45,10 +48,13 @@ impl AllowedOrigins {
             .map(|list| Self(list.into()))
     }
 
-    /// Whether a presented `Origin` header value is on the list. `null`, and
-    /// anything that is not a serialized origin, never is.
+    /// Whether a presented `Origin` header value is on the list: the same
+    /// serialized origin, in any ASCII case. `null`, and anything that is
+    /// not a serialized origin, never is.
     pub(crate) fn allows(&self, presented: &[u8]) -> bool {
-        Origin::from_header(presented).is_some_and(|origin| self.0.contains(&origin.serialize()))
+        self.0
+            .iter()
+            .any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(presented))
     }
 
     /// Whether every `Origin` header of a request (usually one, or none)
@@ -69,9 +75,10 @@ pub(crate) fn normalise(origin: &str) -> Option<String> {
     Origin::parse(origin).map(|parsed| parsed.serialize())
 }
 
-/// Whether a presented `Origin` header value names the host a request was
-/// sent to (`host` is its `Host` header, or its HTTP/2 authority): same
-/// host, and the same port once default ports are filled in. The scheme
+/// Whether a presented `Origin` header value is a serialized origin naming
+/// the host a request was sent to (`host` is its `Host` header, or its
+/// HTTP/2 authority): same host, and the same port once default ports are
+/// filled in. The scheme
 /// cannot be compared, as TLS often ends before the application.
 pub(crate) fn is_same_origin(presented: &[u8], host: &str) -> bool {
     let (Some(origin), Some((host, port))) = (Origin::from_header(presented), split_host(host))
@@ -93,10 +100,16 @@ struct Origin {
 }
 
 impl Origin {
+    /// A presented `Origin` header value, when it is a serialized origin
+    /// exactly (ASCII case aside): what `parse` would also take, such as a
+    /// default port spelled out or a trailing slash, no browser sends.
     fn from_header(presented: &[u8]) -> Option<Self> {
-        std::str::from_utf8(presented).ok().and_then(Self::parse)
+        let text = std::str::from_utf8(presented).ok()?;
+        Self::parse(text).filter(|origin| origin.serialize().eq_ignore_ascii_case(text))
     }
 
+    /// An origin as configured: a serialized origin, or one with its
+    /// default port spelled out or a trailing slash.
     fn parse(origin: &str) -> Option<Self> {
         let (scheme, rest) = origin.split_once("://")?;
         let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -136,8 +149,8 @@ impl Origin {
 }
 
 /// `host[:port]` split in two; `None` when the host is empty or not a
-/// host, or the port is not a number. A port follows the last `:` unless
-/// that colon is inside an IPv6 literal.
+/// host, or the port is not a number in plain decimal (`0443` is not). A
+/// port follows the last `:` unless that colon is inside an IPv6 literal.
 fn split_host(host_port: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = match host_port.rsplit_once(':') {
         Some((host, port)) if !port.contains(']') => (host, Some(port)),
@@ -157,7 +170,12 @@ fn split_host(host_port: &str) -> Option<(&str, Option<u16>)> {
     }
     match port {
         None => Some((host, None)),
-        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+        // One spelling per port: a leading zero makes a second one.
+        Some(port)
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (port == "0" || !port.starts_with('0')) =>
+        {
             Some((host, Some(port.parse().ok()?)))
         }
         Some(_) => None,
@@ -280,7 +298,7 @@ mod tests {
             ("http://localhost:3000", "localhost:3000"),
             ("http://127.0.0.1:8080", "127.0.0.1:8080"),
             ("http://[::1]:3000", "[::1]:3000"),
-            ("http://app.example.com:80", "app.example.com"),
+            ("http://app.example.com", "app.example.com:80"),
         ] {
             assert!(is_same_origin(origin.as_bytes(), host), "{origin} {host}");
         }
@@ -297,6 +315,59 @@ mod tests {
             ("chrome-extension://abc", "abc"),
         ] {
             assert!(!is_same_origin(origin.as_bytes(), host), "{origin} {host}");
+        }
+    }
+
+    /// Shapes of `https://app.example.com` that no browser sends: an
+    /// `Origin` header is a serialized origin (RFC 6454, section 6.2),
+    /// with the default port left out and any other port in plain decimal.
+    const NOT_SERIALIZED: [&str; 14] = [
+        "https://app.example.com:0443",
+        "https://app.example.com:00443",
+        "https://app.example.com:443",
+        "https://app.example.com:",
+        "https://app.example.com/",
+        "https://app.example.com/x",
+        "https://app.example.com?",
+        "https://app.example.com#",
+        "https://u@app.example.com",
+        "https://u:p@app.example.com",
+        "https://app.example.com.",
+        " https://app.example.com",
+        "https://app.example.com ",
+        "https:/app.example.com",
+    ];
+
+    #[test]
+    fn an_origin_header_must_be_a_serialized_origin() {
+        // Issue 18, finding 4: `https://app.example.com:0443` passed the
+        // allowlist and the same-origin check.
+        let list = AllowedOrigins::new(["https://app.example.com", "http://h:8080"]).unwrap();
+        for shape in NOT_SERIALIZED {
+            assert!(!list.allows(shape.as_bytes()), "{shape:?}");
+            assert!(
+                !is_same_origin(shape.as_bytes(), "app.example.com"),
+                "{shape:?}"
+            );
+        }
+        for shape in ["http://h:08080", "http://h:8080/", "http://h:+8080"] {
+            assert!(!list.allows(shape.as_bytes()), "{shape:?}");
+            assert!(!is_same_origin(shape.as_bytes(), "h:8080"), "{shape:?}");
+        }
+        // The serialized forms themselves still pass.
+        assert!(list.allows(b"https://app.example.com"));
+        assert!(list.allows(b"http://h:8080"));
+        assert!(is_same_origin(
+            b"https://app.example.com",
+            "app.example.com"
+        ));
+        assert!(is_same_origin(b"http://h:8080", "h:8080"));
+    }
+
+    #[test]
+    fn a_port_with_leading_zeros_is_no_allowed_origin() {
+        for bad in ["https://h:0443", "http://h:080", "http://h:08080"] {
+            assert!(AllowedOrigins::new([bad]).is_err(), "{bad}");
         }
     }
 }

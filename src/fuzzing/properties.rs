@@ -103,7 +103,9 @@ pub const ORIGIN_WORDS: &[&str] = &[
     ":80",
     ":443",
     ":3000",
+    ":0443",
     ":99999",
+    ".",
     "[::1]",
     "[",
     "]",
@@ -766,9 +768,11 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
 ///
 /// - nothing panics;
 /// - an entry's normal form is idempotent, and a list of that entry allows
-///   the entry itself, its normal form, and either in any ASCII case;
-/// - whatever a list allows, it allows in any ASCII case, and it is an
-///   origin: `scheme://host[:port]`, no user, path, query or fragment;
+///   its normal form in any ASCII case, and the entry as written exactly
+///   when it is its normal form (ASCII case aside);
+/// - whatever a list allows, it allows in any ASCII case, and it is a
+///   serialized origin: its own normal form, `scheme://host[:port]`, no
+///   user, path, query, fragment or trailing slash;
 /// - same-origin does not depend on ASCII case, of the origin or the host.
 pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64) {
     for entry in entries {
@@ -781,20 +785,24 @@ pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64)
             Some(&normal),
             "the normal form of {entry:?} is not its own"
         );
-        for shown in [entry.as_bytes(), normal.as_bytes()] {
-            for spelling in [
-                shown.to_vec(),
-                flip_case(shown, flips),
-                shown.to_ascii_uppercase(),
-            ] {
-                assert_eq!(
-                    super::origin_allowed(&[entry], &spelling),
-                    Some(true),
-                    "{entry:?} (normal {normal:?}) does not allow {:?}",
-                    String::from_utf8_lossy(&spelling)
-                );
-            }
+        let shown = normal.as_bytes();
+        for spelling in [
+            shown.to_vec(),
+            flip_case(shown, flips),
+            shown.to_ascii_uppercase(),
+        ] {
+            assert_eq!(
+                super::origin_allowed(&[entry], &spelling),
+                Some(true),
+                "{entry:?} (normal {normal:?}) does not allow {:?}",
+                String::from_utf8_lossy(&spelling)
+            );
         }
+        assert_eq!(
+            super::origin_allowed(&[entry], entry.as_bytes()),
+            Some(entry.eq_ignore_ascii_case(&normal)),
+            "{entry:?} (normal {normal:?})"
+        );
     }
     if let Some(true) = super::origin_allowed(entries, presented) {
         for spelling in [
@@ -809,10 +817,13 @@ pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64)
             );
         }
         let text = std::str::from_utf8(presented).expect("an allowed origin is text");
+        assert!(
+            super::normalise_origin(text).is_some_and(|normal| normal.eq_ignore_ascii_case(text)),
+            "{entries:?} allows {text:?}, which is not a serialized origin"
+        );
         let (_, rest) = text
             .split_once("://")
             .expect("an allowed origin has a scheme");
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
         assert!(
             !rest.is_empty() && !rest.contains(['/', '?', '#', '@']),
             "{entries:?} allows {text:?}, which is not an origin"

@@ -167,6 +167,28 @@ async fn forbidden_origin_is_403_and_the_ticket_survives() {
 }
 
 #[tokio::test]
+async fn an_origin_that_is_not_serialized_is_403() {
+    // Issue 18, finding 4: no browser sends these; `:0443` passed.
+    let store = Store::new();
+    let layer = WsTicketLayer::new(store.clone()).allowed_origins(["https://app.example.com"]);
+    let (_ticket, uri) = ticket_uri(&store, "alice");
+    for origin in [
+        "https://app.example.com:0443",
+        "https://app.example.com:443",
+        "https://app.example.com/",
+        "https://app.example.com.",
+        "https://u@app.example.com",
+    ] {
+        assert_refused(
+            &send(&layer, with_header(upgrade(&uri), "origin", origin)).await,
+            StatusCode::FORBIDDEN,
+            RejectReason::Origin,
+        );
+    }
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
 async fn a_second_origin_header_is_checked_too() {
     let store = Store::new();
     let layer = WsTicketLayer::new(store.clone()).allowed_origins(["https://app.example.com"]);

@@ -274,6 +274,29 @@ async fn a_cross_site_post_is_refused_by_default() {
 }
 
 #[tokio::test]
+async fn an_origin_that_is_not_serialized_is_not_the_requests_own() {
+    // Issue 18, finding 4: no browser sends these; `:0443` passed as the
+    // request's own origin.
+    let store = Store::new();
+    let mint = MintService::new(store.clone()).allowed_origins(["https://admin.example.com"]);
+    for origin in [
+        "https://app.example.com:0443",
+        "https://app.example.com:443",
+        "https://app.example.com/",
+        "https://admin.example.com:0443",
+        "https://admin.example.com/",
+    ] {
+        let response = mint
+            .clone()
+            .oneshot(post_from(Some(origin), Some("app.example.com")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+    assert!(store.is_empty());
+}
+
+#[tokio::test]
 async fn the_allowlist_admits_other_origins_beside_the_requests_own() {
     let mint = MintService::new(Store::new()).allowed_origins(["https://admin.example.com"]);
     for origin in ["https://admin.example.com", "https://app.example.com"] {
