@@ -18,29 +18,40 @@ use crate::wire::{CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED};
 ///
 /// What each reason gets, in one table:
 ///
-/// | reason | short name | HTTP status | close code |
-/// |---|---|---|---|
-/// | [`Missing`](Self::Missing) | `missing` | 401 | 4401 |
-/// | [`Ambiguous`](Self::Ambiguous) | `ambiguous` | 401 | 4401 |
-/// | [`Malformed`](Self::Malformed) | `malformed` | 401 | 4401 |
-/// | [`Unknown`](Self::Unknown) | `unknown` | 401 | 4401 |
-/// | [`Expired`](Self::Expired) | `expired` | 401 | 4401 |
-/// | [`WrongAudience`](Self::WrongAudience) | `wrong-audience` | 401 | 4401 |
-/// | [`TicketNotAccepted`](Self::TicketNotAccepted) | `ticket-not-accepted` | 401 | 4401 |
-/// | [`BadInternal`](Self::BadInternal) | `bad-internal` | 401 | 4401 |
-/// | [`TokenInGatedMode`](Self::TokenInGatedMode) | `token-in-gated-mode` | 401 | 4401 |
-/// | [`BadToken`](Self::BadToken) | `bad-token` | 401 | 4401 |
-/// | [`Revoked`](Self::Revoked) | `revoked` | 401 | 4401 |
-/// | [`NonLoopbackPeer`](Self::NonLoopbackPeer) | `non-loopback-peer` | 403 | 4403 |
-/// | [`UnknownPeer`](Self::UnknownPeer) | `unknown-peer` | 403 | 4403 |
-/// | [`Origin`](Self::Origin) | `origin` | 403 | 4403 |
-/// | [`AmbiguousPath`](Self::AmbiguousPath) | `ambiguous-path` | 403 | 4403 |
-/// | [`StoreUnavailable`](Self::StoreUnavailable) | `store-unavailable` | 503 | 1013 |
+/// | reason | short name | HTTP status | close code | close reason |
+/// |---|---|---|---|---|
+/// | [`Missing`](Self::Missing) | `missing` | 401 | 4401 | `unauthorized` |
+/// | [`Ambiguous`](Self::Ambiguous) | `ambiguous` | 401 | 4401 | `unauthorized` |
+/// | [`Malformed`](Self::Malformed) | `malformed` | 401 | 4401 | `unauthorized` |
+/// | [`Unknown`](Self::Unknown) | `unknown` | 401 | 4401 | `unauthorized` |
+/// | [`Expired`](Self::Expired) | `expired` | 401 | 4401 | `expired` |
+/// | [`WrongAudience`](Self::WrongAudience) | `wrong-audience` | 401 | 4401 | `unauthorized` |
+/// | [`TicketNotAccepted`](Self::TicketNotAccepted) | `ticket-not-accepted` | 401 | 4401 | `unauthorized` |
+/// | [`BadInternal`](Self::BadInternal) | `bad-internal` | 401 | 4401 | `unauthorized` |
+/// | [`TokenInGatedMode`](Self::TokenInGatedMode) | `token-in-gated-mode` | 401 | 4401 | `unauthorized` |
+/// | [`BadToken`](Self::BadToken) | `bad-token` | 401 | 4401 | `unauthorized` |
+/// | [`Revoked`](Self::Revoked) | `revoked` | 401 | 4401 | `unauthorized` |
+/// | [`NonLoopbackPeer`](Self::NonLoopbackPeer) | `non-loopback-peer` | 403 | 4403 | `forbidden` |
+/// | [`UnknownPeer`](Self::UnknownPeer) | `unknown-peer` | 403 | 4403 | `forbidden` |
+/// | [`Origin`](Self::Origin) | `origin` | 403 | 4403 | `forbidden` |
+/// | [`AmbiguousPath`](Self::AmbiguousPath) | `ambiguous-path` | 403 | 4403 | `forbidden` |
+/// | [`StoreUnavailable`](Self::StoreUnavailable) | `store-unavailable` | 503 | 1013 | `try again later` |
 ///
 /// A 401 means "fetch a new ticket, then reconnect" ([`CLOSE_UNAUTHORIZED`]),
 /// a 403 "do not retry" ([`CLOSE_FORBIDDEN`]), a 503 "back off, then retry
-/// with a new ticket" ([`CLOSE_TRY_AGAIN_LATER`]). Every rejection is audited
-/// at `WARN`.
+/// with a new ticket" ([`CLOSE_TRY_AGAIN_LATER`]).
+///
+/// The short name is what the audit trail records (at `WARN`) and what
+/// metrics are labelled with. The close reason of
+/// [`accept_then_close`](crate::WsTicketLayer::accept_then_close) tells
+/// an outsider no more than the HTTP status would: one text per close code,
+/// and `expired`, which clients tell apart (a ticket that sat too long
+/// before its connect says nothing of the credential behind it). Whether
+/// loopback mode is on, a
+/// stolen ticket was live for another route, or its owner signed out stays
+/// in the audit trail;
+/// [`detailed_close_reasons`](crate::WsTicketLayer::detailed_close_reasons)
+/// sends the short name instead, for development.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -108,6 +119,19 @@ enum Class {
 struct Row {
     name: &'static str,
     class: Class,
+    /// The close reason an outsider reads.
+    close_reason: &'static str,
+}
+
+impl Class {
+    /// What every reason of the class says in a close frame.
+    const fn close_reason(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "try again later",
+        }
+    }
 }
 
 impl RejectReason {
@@ -133,7 +157,16 @@ impl RejectReason {
             Self::AmbiguousPath => ("ambiguous-path", Forbidden),
             Self::StoreUnavailable => ("store-unavailable", Unavailable),
         };
-        Row { name, class }
+        // Clients tell an expired ticket apart; nothing else is told.
+        let close_reason = match self {
+            Self::Expired => "expired",
+            _ => class.close_reason(),
+        };
+        Row {
+            name,
+            class,
+            close_reason,
+        }
     }
 
     /// A short, stable name for logs and metrics (`"missing"`, `"origin"`, …).
@@ -164,9 +197,15 @@ impl RejectReason {
     }
 
     /// The text of the close frame with
-    /// [`accept_then_close`](crate::WsTicketLayer::accept_then_close).
-    pub(crate) const fn close_reason(self) -> &'static str {
-        self.as_str()
+    /// [`accept_then_close`](crate::WsTicketLayer::accept_then_close):
+    /// `"unauthorized"`, `"expired"`, `"forbidden"` or `"try again
+    /// later"`; the short name when `detailed`.
+    pub(crate) const fn close_reason(self, detailed: bool) -> &'static str {
+        if detailed {
+            self.as_str()
+        } else {
+            self.row().close_reason
+        }
     }
 
     /// The level of the rejection's audit event.
@@ -267,6 +306,26 @@ mod tests {
                 other => panic!("{reason:?}: {other}"),
             };
             assert_eq!(reason.close_code(), expected, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn close_reasons_tell_no_more_than_the_close_code() {
+        // Issue 18, finding 7: the close reason was the short name, so
+        // `token-in-gated-mode` vs `bad-token` told an outsider whether
+        // loopback mode was on, `revoked` that a ticket's owner signed out.
+        for reason in ALL {
+            let expected = match (reason, reason.close_code()) {
+                (RejectReason::Expired, _) => "expired",
+                (_, CLOSE_UNAUTHORIZED) => "unauthorized",
+                (_, CLOSE_FORBIDDEN) => "forbidden",
+                (_, CLOSE_TRY_AGAIN_LATER) => "try again later",
+                (_, code) => panic!("{reason:?}: {code}"),
+            };
+            assert_eq!(reason.close_reason(false), expected, "{reason:?}");
+            assert_eq!(reason.close_reason(true), reason.as_str(), "{reason:?}");
+            // A close frame's reason fits in 123 bytes.
+            assert!(reason.close_reason(true).len() <= 123);
         }
     }
 

@@ -224,7 +224,7 @@ async fn signing_out_closes_the_sessions_sockets_and_no_others() {
     let (mut late, _) = demo.connect_page(&minted_before, &[]).await;
     let frame = testkit::close_frame(&mut late).await;
     assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-    assert_eq!(frame.reason.as_str(), "revoked");
+    assert_eq!(frame.reason.as_str(), "unauthorized");
     // The other sign-in of the same user keeps its socket, and the signed
     // out one mints nothing more.
     assert_eq!(echo(&mut on_phone, "still here").await, "still here");

@@ -30,8 +30,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tower_ws_ticket::wire::{CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED};
 use tower_ws_ticket::{
-    Audience, MemoryStore, MintError, Principal, Redeemed, StoreUnavailable, Ticket, TicketError,
-    TicketStore, WsTicketLayer,
+    Audience, ManualClock, MemoryStore, MintError, Principal, Redeemed, StoreUnavailable, Ticket,
+    TicketError, TicketStore, WsTicketLayer,
 };
 
 const STEP: Duration = Duration::from_secs(10);
@@ -234,7 +234,8 @@ async fn refusals_close_with_codes_a_browser_can_read() {
             .accept_then_close()
     })
     .await;
-    // Unknown ticket: accepted, then closed with 4401 and a short reason.
+    // Unknown ticket: accepted, then closed with 4401 and the one reason
+    // text of that code (the audit trail has "unknown").
     let forged = server.store.mint("x".to_owned()).unwrap();
     server.store.consume(forged.expose_secret()).unwrap();
     let (mut socket, selected) = open(server.addr, "/ws", &entry(forged.expose_secret()), None)
@@ -244,14 +245,14 @@ async fn refusals_close_with_codes_a_browser_can_read() {
     assert_eq!(selected.as_deref(), Some("ws-ticket"));
     let frame = close_frame(&mut socket).await;
     assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-    assert_eq!(frame.reason.as_str(), "unknown");
+    assert_eq!(frame.reason.as_str(), "unauthorized");
     assert!(!frame.reason.contains(&forged.expose_secret()[4..]));
 
-    // No credential at all, in the query channel: 4401 "missing".
+    // No credential at all, in the query channel: 4401 again.
     let (mut socket, _) = open(server.addr, "/ws", "", None).await.expect("handshake");
     let frame = close_frame(&mut socket).await;
     assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-    assert_eq!(frame.reason.as_str(), "missing");
+    assert_eq!(frame.reason.as_str(), "unauthorized");
 
     // A forbidden Origin: 4403, and the ticket is not consumed.
     let ticket = server.store.mint("carol".to_owned()).unwrap();
@@ -265,7 +266,7 @@ async fn refusals_close_with_codes_a_browser_can_read() {
     .expect("handshake");
     let frame = close_frame(&mut socket).await;
     assert_eq!(u16::from(frame.code), CLOSE_FORBIDDEN);
-    assert_eq!(frame.reason.as_str(), "origin");
+    assert_eq!(frame.reason.as_str(), "forbidden");
     assert!(server.store.consume(ticket.expose_secret()).is_ok());
 
     // The store down: 1013, try again later.
@@ -277,6 +278,7 @@ async fn refusals_close_with_codes_a_browser_can_read() {
     let frame = close_frame(&mut socket).await;
     assert_eq!(frame.code, CloseCode::Again);
     assert_eq!(u16::from(frame.code), CLOSE_TRY_AGAIN_LATER);
+    assert_eq!(frame.reason.as_str(), "try again later");
     server.down.store(false, Ordering::SeqCst);
 
     // A valid ticket still opens a socket.
@@ -285,6 +287,57 @@ async fn refusals_close_with_codes_a_browser_can_read() {
         .await
         .expect("opens");
     assert_eq!(next_text(&mut socket).await, "hello erin");
+}
+
+/// A server whose store runs on `clock`, closing refusals at once.
+async fn start_with_clock(
+    clock: ManualClock,
+    configure: impl FnOnce(WsTicketLayer<Switchable>) -> WsTicketLayer<Switchable>,
+) -> Server {
+    let store = Store::builder().clock(clock).build();
+    let down = Arc::new(AtomicBool::new(false));
+    let switchable = Switchable {
+        store: store.clone(),
+        down: Arc::clone(&down),
+    };
+    let layer = configure(WsTicketLayer::new(switchable).accept_then_close());
+    let addr = serve(app(layer)).await;
+    Server { addr, store, down }
+}
+
+#[tokio::test]
+async fn close_reasons_tell_the_code_and_expired_only() {
+    // Issue 18, finding 7: each refusal's close reason was its short name
+    // (`revoked`, `wrong-audience`, `bad-token`, …), telling an outsider
+    // more than the status would.
+    let clock = ManualClock::new();
+    let server = start_with_clock(clock.clone(), |layer| layer).await;
+    let stale = server.store.mint("frank".to_owned()).unwrap();
+    clock.advance(server.store.ttl() + Duration::from_secs(1));
+    let (mut socket, _) = open(server.addr, "/ws", &entry(stale.expose_secret()), None)
+        .await
+        .expect("handshake");
+    let frame = close_frame(&mut socket).await;
+    assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
+    assert_eq!(frame.reason.as_str(), "expired");
+    // Another 401 reason, the internal credential where none is set.
+    let (mut socket, _) = open(server.addr, "/ws?internal=wsi_guess", "", None)
+        .await
+        .expect("handshake");
+    assert_eq!(
+        close_frame(&mut socket).await.reason.as_str(),
+        "unauthorized"
+    );
+
+    // In development, the short names.
+    let server = start_with_clock(ManualClock::new(), |layer| layer.detailed_close_reasons()).await;
+    let (mut socket, _) = open(server.addr, "/ws?internal=wsi_guess", "", None)
+        .await
+        .expect("handshake");
+    assert_eq!(
+        close_frame(&mut socket).await.reason.as_str(),
+        "bad-internal"
+    );
 }
 
 /// Sends `request` as raw bytes and returns the answer's head.
@@ -358,8 +411,8 @@ async fn closes_in_flight_are_bounded_and_each_ends_in_time() {
     assert!(started.elapsed() < timeout + Duration::from_secs(2));
     // Its close frame came first: 0x88, the length, 4401, and the reason
     // (`wst_nope` is not a ticket of ours).
-    assert_eq!(&rest[..4], &[0x88, 2 + 9, 0x11, 0x31]);
-    assert_eq!(&rest[4..13], b"malformed");
+    assert_eq!(&rest[..4], &[0x88, 2 + 12, 0x11, 0x31]);
+    assert_eq!(&rest[4..16], b"unauthorized");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, head) = raw_exchange(server.addr, &handshake).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
@@ -394,7 +447,7 @@ async fn an_http2_extended_connect_is_accepted_then_closed() {
     match tokio::time::timeout(STEP, socket.next()).await {
         Ok(Some(Ok(WsMessage::Close(Some(frame))))) => {
             assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-            assert_eq!(frame.reason.as_str(), "malformed");
+            assert_eq!(frame.reason.as_str(), "unauthorized");
         }
         other => panic!("expected a close frame, got {other:?}"),
     }

@@ -16,8 +16,13 @@
 //! | 503 (store unreachable) | [`CLOSE_TRY_AGAIN_LATER`](crate::wire::CLOSE_TRY_AGAIN_LATER) 1013 | back off, then retry with a new ticket |
 //!
 //! The code and the close reason's text come from the table in
-//! [`RejectReason`](crate::RejectReason); the text is never a credential.
-//! Nothing of the application runs: the inner service is not called.
+//! [`RejectReason`](crate::RejectReason): one text per code (`unauthorized`,
+//! `forbidden`, `try again later`) but `expired`, so that the close tells an
+//! outsider no more than the status would; the audit trail keeps the
+//! detail. [`detailed_close_reasons`](super::WsTicketLayer::detailed_close_reasons)
+//! sends the short name instead, for development. The text is never a
+//! credential. Nothing of the application runs: the inner service is not
+//! called.
 //!
 //! Bounded: at most [`max_closes_in_flight`](super::WsTicketLayer::max_closes_in_flight)
 //! such closes at once (default 1,024); past it, the refusal is the HTTP
@@ -63,6 +68,8 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub(crate) struct AcceptThenClose {
     max_in_flight: usize,
     timeout: Duration,
+    /// The short name as the close reason, not the code's one text.
+    detailed: bool,
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -80,6 +87,7 @@ impl Default for AcceptThenClose {
         Self {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             timeout: DEFAULT_TIMEOUT,
+            detailed: false,
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -92,6 +100,10 @@ impl AcceptThenClose {
 
     pub(crate) fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    pub(crate) fn set_detailed(&mut self) {
+        self.detailed = true;
     }
 
     /// Turns `response`, the rejection of `req` for `reason`, into an
@@ -111,7 +123,7 @@ impl AcceptThenClose {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let permit = self.permit()?;
         let on_upgrade = hyper::upgrade::on(&mut *req);
-        let frame = close_frame(code, reason.close_reason());
+        let frame = close_frame(code, reason.close_reason(self.detailed));
         let timeout = self.timeout;
         runtime.spawn(async move {
             let _permit = permit;

@@ -411,6 +411,9 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// socket at once with a close code a browser can read: 4401 for every
     /// 401 case (fetch a new ticket, reconnect), 4403 for every 403 case
     /// (do not retry), 1013 when the store cannot be reached (back off).
+    /// The close reason is one text per code (`"unauthorized"`,
+    /// `"forbidden"`, `"try again later"`), or `"expired"` for an expired
+    /// ticket; see [`detailed_close_reasons`](Self::detailed_close_reasons).
     /// Other requests keep the HTTP status, as do all refusals past
     /// [`max_closes_in_flight`](Self::max_closes_in_flight). See the
     /// [layer docs](crate::layer#refusals-a-browser-can-read).
@@ -450,6 +453,24 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
             .close
             .get_or_insert_with(Default::default)
             .set_timeout(timeout);
+        self
+    }
+
+    /// Closes accept-then-close rejections with the reason's short name
+    /// (`"bad-token"`, `"revoked"`, …) instead of one text per close code
+    /// (`"unauthorized"`, `"forbidden"`, `"try again later"`, and
+    /// `"expired"`). For development: the short names tell anyone who
+    /// connects whether loopback mode is on, or that a stolen ticket's
+    /// owner signed out. The audit trail always has them. Turns
+    /// [`accept_then_close`](Self::accept_then_close) on.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn detailed_close_reasons(mut self) -> Self {
+        let settings = self.settings_mut();
+        settings
+            .close
+            .get_or_insert_with(Default::default)
+            .set_detailed();
         self
     }
 
