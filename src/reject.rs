@@ -199,13 +199,10 @@ impl RejectReason {
     /// The text of the close frame with
     /// [`accept_then_close`](crate::WsTicketLayer::accept_then_close):
     /// `"unauthorized"`, `"expired"`, `"forbidden"` or `"try again
-    /// later"`; the short name when `detailed`.
-    pub(crate) const fn close_reason(self, detailed: bool) -> &'static str {
-        if detailed {
-            self.as_str()
-        } else {
-            self.row().close_reason
-        }
+    /// later"` (the short name instead with
+    /// [`detailed_close_reasons`](crate::WsTicketLayer::detailed_close_reasons)).
+    pub const fn close_reason(self) -> &'static str {
+        self.row().close_reason
     }
 
     /// The level of the rejection's audit event.
@@ -322,10 +319,9 @@ mod tests {
                 (_, CLOSE_TRY_AGAIN_LATER) => "try again later",
                 (_, code) => panic!("{reason:?}: {code}"),
             };
-            assert_eq!(reason.close_reason(false), expected, "{reason:?}");
-            assert_eq!(reason.close_reason(true), reason.as_str(), "{reason:?}");
+            assert_eq!(reason.close_reason(), expected, "{reason:?}");
             // A close frame's reason fits in 123 bytes.
-            assert!(reason.close_reason(true).len() <= 123);
+            assert!(reason.as_str().len() <= 123);
         }
     }
 

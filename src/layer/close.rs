@@ -123,7 +123,12 @@ impl AcceptThenClose {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let permit = self.permit()?;
         let on_upgrade = hyper::upgrade::on(&mut *req);
-        let frame = close_frame(code, reason.close_reason(self.detailed));
+        let text = if self.detailed {
+            reason.as_str()
+        } else {
+            reason.close_reason()
+        };
+        let frame = close_frame(code, text);
         let timeout = self.timeout;
         runtime.spawn(async move {
             let _permit = permit;
