@@ -26,9 +26,13 @@
 //   credentials
 //     ticket      ticket text: generate, parse into lookup and secret halves
 //     credential  InternalCredential, SessionToken, a spawned child's attach URL
+//   redis         (feature "redis") what the Redis store and the revocation
+//                 bridge share: Connection (the deployment's Redis, one type
+//                 whatever the topology), the bound on each call, the
+//                 default key prefix
 //   store         the TicketStore trait; memory.rs (sharded, the default) with
-//                 memory/per_identity.rs (its caps per identity), redis.rs
-//                 (feature "redis")
+//                 memory/per_identity.rs (its caps per identity), redis/
+//                 (feature "redis": store, builder, codec, keys, scripts)
 //   audit         audit events, the tracing they emit, URI redaction for logs;
 //                 re-exports the reasons from reject
 //   revoke        Revocations (the registry of live sockets by key), the
@@ -53,6 +57,8 @@ pub mod layer;
 pub mod mint;
 pub mod origin;
 pub mod peer;
+#[cfg(feature = "redis")]
+mod redis;
 mod reject;
 pub mod revoke;
 pub mod store;

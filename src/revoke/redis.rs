@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
-use ::redis::{Client, IntoConnectionInfo, Msg, RedisError, Value};
+use ::redis::aio::{PubSubSink, PubSubStream};
+use ::redis::{IntoConnectionInfo, Msg, RedisError, Value};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::registry::{Bridge, Inner, Revocations, RevocationsBuilder};
 use crate::clock::wall_now;
-use crate::store::{REDIS_TIMEOUT, deployment_prefix, open_redis};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, bounded, deployment_prefix};
 
 /// The channel and the journal are this name, after the prefix. Ticket keys
 /// are 16 hex digits after the prefix and the live set is `live`, so none
@@ -114,10 +114,10 @@ impl<K> RevocationsBuilder<K> {
             .clone()
             .unwrap_or_else(deployment_prefix::<K>);
         let prefix = prefix.as_str();
-        let timeout = self.timeout.unwrap_or(REDIS_TIMEOUT);
-        let (client, manager) = open_redis(url, timeout).await?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let connection = Connection::open(url, timeout).await?;
         let name = format!("{prefix}{SUFFIX}");
-        let subscription = Subscription::open(&client, &name, timeout).await?;
+        let subscription = Subscription::open(&connection, &name, timeout).await?;
 
         let origin = rand::random::<u64>();
         let connected = Arc::new(AtomicBool::new(true));
@@ -129,8 +129,7 @@ impl<K> RevocationsBuilder<K> {
         })));
         let mut task = Task {
             registry: registry.downgrade(),
-            client,
-            manager,
+            connection,
             name,
             timeout,
             origin,
@@ -198,10 +197,12 @@ struct Subscription {
 }
 
 impl Subscription {
-    async fn open(client: &Client, channel: &str, timeout: Duration) -> Result<Self, RedisError> {
-        let pubsub = bounded(timeout, client.get_async_pubsub()).await?;
-        let (mut sink, stream) = pubsub.split();
-        bounded(timeout, sink.subscribe(channel)).await?;
+    async fn open(
+        connection: &Connection,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let (sink, stream) = connection.subscribe(channel, timeout).await?.split();
         Ok(Self { sink, stream })
     }
 }
@@ -218,8 +219,7 @@ enum Wake {
 /// others do, and reconnects.
 struct Task<K> {
     registry: Weak<Inner<K>>,
-    client: Client,
-    manager: ConnectionManager,
+    connection: Connection,
     /// The channel's name, which is also the journal's key.
     name: String,
     timeout: Duration,
@@ -302,7 +302,7 @@ where
     /// Subscribes again, sends what waited, then reads the journal: in that
     /// order, so that nothing published meanwhile is missed.
     async fn reconnect(&mut self) -> Result<Subscription, RedisError> {
-        let subscription = Subscription::open(&self.client, &self.name, self.timeout).await?;
+        let subscription = Subscription::open(&self.connection, &self.name, self.timeout).await?;
         self.flush().await?;
         self.catch_up().await?;
         Ok(subscription)
@@ -370,7 +370,7 @@ where
                 .ignore()
                 .publish(&self.name, &waiting.json)
                 .ignore();
-            let mut conn = self.manager.clone();
+            let mut conn = self.connection.clone();
             bounded(self.timeout, pipe.query_async::<()>(&mut conn)).await?;
             self.outbox.pop_front();
         }
@@ -380,7 +380,7 @@ where
     /// Applies the journal: every revocation of the last window.
     async fn catch_up(&mut self) -> Result<(), RedisError> {
         let since = (wall_now() / 1_000_000).saturating_sub(self.window_ms());
-        let mut conn = self.manager.clone();
+        let mut conn = self.connection.clone();
         let entries: Vec<Vec<u8>> = bounded(
             self.timeout,
             ::redis::cmd("ZRANGEBYSCORE")
@@ -429,21 +429,6 @@ where
         self.registry
             .upgrade()
             .map_or(0, |registry| registry.window_nanos().div_ceil(1_000_000))
-    }
-}
-
-/// `call`, bounded by `timeout`.
-async fn bounded<T>(
-    timeout: Duration,
-    call: impl Future<Output = Result<T, RedisError>>,
-) -> Result<T, RedisError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(answer) => answer,
-        Err(_) => Err(RedisError::from((
-            ::redis::ErrorKind::Io,
-            "Redis did not answer in time",
-            format!("{timeout:?}"),
-        ))),
     }
 }
 

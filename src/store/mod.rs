@@ -60,10 +60,6 @@ mod redis;
 #[cfg(all(feature = "redis", any(test, fuzzing)))]
 pub(crate) use self::redis::codec_properties;
 #[cfg(feature = "redis")]
-pub(crate) use self::redis::{
-    DEFAULT_TIMEOUT as REDIS_TIMEOUT, deployment_prefix, open as open_redis,
-};
-#[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 

@@ -1,0 +1,17 @@
+//! What the Redis store and the revocation bridge share (feature `redis`):
+//! the connection to a deployment's Redis, the bound on every call, and the
+//! default key prefix.
+//!
+//! Both wings reach Redis through one [`Connection`], which sends commands
+//! wherever the deployment's Redis is; a caller never asks what stands
+//! behind it. Today that is one node, with a connection manager that
+//! reconnects by itself; other topologies are further variants of the same
+//! type, so that the store and the bridge gain each in one place.
+
+mod connection;
+mod prefix;
+mod timeout;
+
+pub(crate) use connection::Connection;
+pub(crate) use prefix::{deployment_prefix, push_hex};
+pub(crate) use timeout::{DEFAULT_TIMEOUT, bounded};
