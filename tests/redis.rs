@@ -538,17 +538,37 @@ async fn audiences_hold_across_replicas_and_old_values_still_decode() {
         Err(TicketError::Unknown(_))
     ));
 
-    // A ticket without an audience from a store without a cap per identity
-    // is written as the previous release wrote it (format 1), and reads as
-    // a ticket without an audience.
+    // Every ticket is written in format 2; one rewritten as release 0.1.0
+    // wrote it (format 1: no flags, the mint time in milliseconds) reads
+    // as a ticket without an audience.
     let old = a.mint(user(3)).await.expect("mint");
     let key = ticket_keys(&mut raw, a.key_prefix()).await.remove(0);
     let value: Vec<u8> = raw.get(&key).await.expect("GET");
-    assert_eq!(value[0], 1);
+    assert_eq!((value[0], value[41]), (2, 0));
+    let nanos = u64::from_be_bytes(value[33..41].try_into().expect("8 bytes"));
+    let mut format_1 = vec![1];
+    format_1.extend_from_slice(&value[1..33]);
+    format_1.extend_from_slice(&(nanos / 1_000_000).to_be_bytes());
+    format_1.extend_from_slice(&value[42..]);
+    let () = raw.set(&key, format_1).await.expect("SET");
     assert!(matches!(
         b.consume_with_audience(old.expose_secret(), &admin).await,
         Err(TicketError::WrongAudience(_))
     ));
+    let old = a.mint(user(3)).await.expect("mint");
+    let key = ticket_keys(&mut raw, a.key_prefix()).await.remove(0);
+    let value: Vec<u8> = raw.get(&key).await.expect("GET");
+    let mut format_1 = vec![1];
+    format_1.extend_from_slice(&value[1..33]);
+    format_1.extend_from_slice(&1_700_000_000_000u64.to_be_bytes());
+    format_1.extend_from_slice(&value[42..]);
+    let () = raw.set(&key, format_1).await.expect("SET");
+    let redeemed = b.consume(old.expose_secret()).await.expect("consume");
+    assert_eq!(redeemed.identity, user(3));
+    assert_eq!(
+        redeemed.minted_at,
+        std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)
+    );
     let old = a.mint(user(4)).await.expect("mint");
     assert_eq!(
         b.consume(old.expose_secret())

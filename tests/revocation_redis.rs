@@ -217,3 +217,59 @@ async fn the_bridge_stops_with_the_last_clone_of_the_registry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A ticket minted right after `revoke` returned is the user's new session
+/// (a password change: revoke the old sessions, hand out a fresh ticket),
+/// and one minted before the call is an old one. The store used to keep
+/// the mint time in whole milliseconds, floored, so the fresh ticket read
+/// as minted no later than the revocation and was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_minted_after_a_revocation_returned_are_admitted_and_older_ones_refused() {
+    use std::convert::Infallible;
+
+    use http::{Request, Response};
+    use tower::{ServiceBuilder, ServiceExt as _};
+    use tower_ws_ticket::WsTicketLayer;
+
+    let server = RedisServer::start();
+    let store = RedisStore::<User>::connect(server.url())
+        .await
+        .expect("store connects");
+    let revocations = Revocations::<String>::new();
+    let service = ServiceBuilder::new()
+        .layer(
+            WsTicketLayer::new(store.clone())
+                .revocations(revocations.clone(), |user: &User| user.0.clone()),
+        )
+        .service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        });
+    let status = |ticket: String| {
+        let service = service.clone();
+        async move {
+            let upgrade = Request::get(format!("/api/ws?ticket={ticket}"))
+                .header("upgrade", "websocket")
+                .header("connection", "upgrade")
+                .body(String::new())
+                .expect("a request");
+            service.oneshot(upgrade).await.expect("infallible").status()
+        }
+    };
+    let mint = || async {
+        let ticket = store.mint(User(alice())).await.expect("mints");
+        ticket.expose_secret().to_owned()
+    };
+    let (mut admitted, mut refused) = (0, 0);
+    for _ in 0..100 {
+        let before = mint().await;
+        revocations.revoke(&alice());
+        let after = mint().await;
+        if status(before).await == StatusCode::UNAUTHORIZED {
+            refused += 1;
+        }
+        if status(after).await == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert_eq!((admitted, refused), (100, 100));
+}

@@ -14,12 +14,18 @@ use crate::redis::push_hex;
 use crate::store::Redeemed;
 use crate::ticket::TicketParts;
 
-/// The layout of a stored value. Format 1: version, digest, mint time,
-/// identity. Format 2 puts a flags byte after the mint time and, as the
+/// The layout of a stored value. Format 1 (0.1.0's, still read): version,
+/// digest, mint time in milliseconds, identity. Format 2, the one written:
+/// version, digest, mint time in nanoseconds, a flags byte and, as the
 /// flags announce, the identity's key for its cap (32 hex digits: the
 /// consume script reads it at this fixed place) and the audience's digest,
-/// then the identity. A ticket with neither is written in format 1, which
-/// the previous release reads too.
+/// then the identity.
+///
+/// The mint time is kept to the nanosecond because a revocation compares
+/// it with its own instant, in nanoseconds: a ticket minted after
+/// `Revocations::revoke` returned must read as minted after it, and one
+/// minted before the call as minted before, which a time rounded to the
+/// millisecond cannot tell apart within the same millisecond.
 pub(super) const FORMAT_PLAIN: u8 = 1;
 pub(super) const FORMAT_TAGGED: u8 = 2;
 pub(super) const DIGEST_LEN: usize = 32;
@@ -76,30 +82,29 @@ pub(super) fn encode_value<I: Serialize>(
     audience: Option<&[u8; DIGEST_LEN]>,
     cap: CapKey,
 ) -> Result<(Vec<u8>, Option<String>), StoreUnavailable> {
-    let minted_ms = SystemTime::now()
+    // The wall clock as it reads now, before the round trip: the mint
+    // starts after whatever the caller did before it (a revocation).
+    let minted_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         });
     let capped = !matches!(cap, CapKey::Uncapped);
-    let tagged = capped || audience.is_some();
     let mut value = Vec::with_capacity(TAGS_AT + IDENTITY_HEX_LEN + DIGEST_LEN + 32);
-    value.push(if tagged { FORMAT_TAGGED } else { FORMAT_PLAIN });
+    value.push(FORMAT_TAGGED);
     value.extend_from_slice(&[0; DIGEST_LEN]);
-    value.extend_from_slice(&minted_ms.to_be_bytes());
+    value.extend_from_slice(&minted_ns.to_be_bytes());
+    let flags = if capped { HAS_IDENTITY_KEY } else { 0 }
+        | if audience.is_some() { HAS_AUDIENCE } else { 0 };
+    value.push(flags);
     let mut key_at = None;
-    if tagged {
-        let flags = if capped { HAS_IDENTITY_KEY } else { 0 }
-            | if audience.is_some() { HAS_AUDIENCE } else { 0 };
-        value.push(flags);
-        if capped {
-            // Filled in below, once the identity's JSON is there.
-            key_at = Some(value.len());
-            value.extend_from_slice(&[b'0'; IDENTITY_HEX_LEN]);
-        }
-        if let Some(audience) = audience {
-            value.extend_from_slice(audience);
-        }
+    if capped {
+        // Filled in below, once the identity's JSON is there.
+        key_at = Some(value.len());
+        value.extend_from_slice(&[b'0'; IDENTITY_HEX_LEN]);
+    }
+    if let Some(audience) = audience {
+        value.extend_from_slice(audience);
     }
     let json_at = value.len();
     serde_json::to_writer(&mut value, identity)
@@ -144,8 +149,13 @@ pub(super) fn decode_value<I: DeserializeOwned>(
     }
     let mut minted = [0; 8];
     minted.copy_from_slice(&value[MINTED_AT..IDENTITY_AT]);
-    let Some(minted_at) = UNIX_EPOCH.checked_add(Duration::from_millis(u64::from_be_bytes(minted)))
-    else {
+    let minted = u64::from_be_bytes(minted);
+    let since_epoch = if version == Some(FORMAT_TAGGED) {
+        Duration::from_nanos(minted)
+    } else {
+        Duration::from_millis(minted)
+    };
+    let Some(minted_at) = UNIX_EPOCH.checked_add(since_epoch) else {
         return Decoded::Corrupt("mint time out of range".to_owned());
     };
     // Another replica's clock may run ahead of this one's: a mint time in
@@ -250,12 +260,7 @@ pub(crate) fn codec_properties(
         encode_value(&identity, asked.as_ref(), cap).expect("a string serialises");
     value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
     assert_eq!(hex.is_some(), capped);
-    let version = if capped || asked.is_some() {
-        FORMAT_TAGGED
-    } else {
-        FORMAT_PLAIN
-    };
-    assert_eq!(value[0], version);
+    assert_eq!(value[0], FORMAT_TAGGED);
     assert!(
         !parts
             .secret

@@ -91,7 +91,9 @@ const MINT_DRAWS: usize = 4;
 /// A ticket is `wst_` followed by a random 8-byte *lookup half* and a
 /// random 24-byte *secret half*. The Redis key is the key prefix followed by
 /// the lookup half in hex (`wst:9f86d081884c7d65`); the value holds a
-/// SHA-256 digest of the ticket, the wall-clock time of the mint and the
+/// SHA-256 digest of the ticket, the wall-clock time of the mint (to the
+/// nanosecond, read as the mint starts, so that a revocation tells a ticket
+/// minted after it returned from one minted before it was called) and the
 /// identity encoded with `serde_json`. The secret half itself is never
 /// written anywhere, so a dump of Redis, a replica of it or a `MONITOR`
 /// session yields no ticket that could be presented. On redemption the
@@ -104,10 +106,12 @@ const MINT_DRAWS: usize = 4;
 /// `<prefix>id:<32 hex digits>`: 128 bits of a SHA-256 digest of the
 /// identity's JSON (or of its key's), never the identity itself. Its
 /// tickets carry those digits too, so that a consume, which knows only
-/// the ticket, can count its ticket out. Values of the previous release
-/// (format 1, no audience) still decode, as tickets without an audience,
-/// and tickets without an audience or a cap per identity are still
-/// written that way.
+/// the ticket, can count its ticket out. Values of release 0.1.0
+/// (format 1, no audience, the mint time in milliseconds) still decode, as
+/// tickets without an audience; 0.1.0 cannot read this release's values,
+/// so during a rolling upgrade from it a ticket minted on an upgraded
+/// replica and presented to an old one is refused once (401, the client
+/// mints again).
 ///
 /// A value that does not decode (written by something else under the
 /// prefix, or an identity whose type changed between deployments) is

@@ -1,7 +1,7 @@
 //! The value codec, the key names and the script arguments, without a
 //! Redis (the store against a real one is `tests/redis.rs`).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -118,14 +118,25 @@ fn format_1_value(parts: &TicketParts, identity_json: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_plain_ticket_is_still_written_in_format_1() {
+fn every_ticket_is_written_in_format_2_with_its_mint_time_in_nanoseconds() {
     let parts = parts();
+    let before = SystemTime::now();
     let value = sealed(&parts, &"alice");
-    assert_eq!(value, {
-        let mut old = format_1_value(&parts, br#""alice""#);
-        old[MINTED_AT..IDENTITY_AT].copy_from_slice(&value[MINTED_AT..IDENTITY_AT]);
-        old
-    });
+    let after = SystemTime::now();
+    assert_eq!(value[0], FORMAT_TAGGED);
+    assert_eq!(value[FLAGS_AT], 0);
+    assert_eq!(&value[TAGS_AT..], br#""alice""#);
+    let Decoded::Valid(redeemed) = decode_value::<String>(&value, &parts, None) else {
+        panic!("our own value decodes");
+    };
+    // Exactly the wall clock's reading, not rounded to a millisecond.
+    assert!(before <= redeemed.minted_at && redeemed.minted_at <= after);
+    let mut nanos = [0; 8];
+    nanos.copy_from_slice(&value[MINTED_AT..IDENTITY_AT]);
+    assert_eq!(
+        UNIX_EPOCH + Duration::from_nanos(u64::from_be_bytes(nanos)),
+        redeemed.minted_at
+    );
 }
 
 #[test]
@@ -136,6 +147,11 @@ fn format_1_values_decode_as_tickets_without_an_audience() {
         panic!("a format 1 value decodes");
     };
     assert_eq!(redeemed.identity, "alice");
+    // Format 1 kept milliseconds.
+    assert_eq!(
+        redeemed.minted_at,
+        UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)
+    );
     let admin = audience_digest(&Audience::new("admin"));
     assert!(matches!(
         decode_value::<String>(&value, &parts, Some(&admin)),
