@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use tower_ws_ticket::{RedisStore, Revocations};
+use tower_ws_ticket_demo::testkit::redis_server::SilentProxy;
 use tower_ws_ticket_demo::testkit::{self as support, LogCapture, RedisServer};
 
 use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, ticket};
@@ -272,4 +273,79 @@ async fn tickets_minted_after_a_revocation_returned_are_admitted_and_older_ones_
         }
     }
     assert_eq!((admitted, refused), (100, 100));
+}
+
+/// How long a replica whose link to Redis went silent may go on admitting
+/// tickets: the bridge's heartbeat (250 ms) and its call timeout (1 s).
+const SILENT_BOUND: Duration = Duration::from_millis(1_250);
+
+/// A replica whose link to Redis stops delivering without a reset cannot
+/// hear the others' revocations. It used to go on admitting tickets until
+/// its 5 s heartbeat timed out (a ticket revoked on another replica was
+/// admitted 300 ms after the revocation, the outage noticed after 5.7 s).
+/// Now it refuses ticket upgrades (503) once it has not heard Redis for
+/// the bound, and never admits one past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_link_goes_silent_refuses_tickets_within_the_bound() {
+    let captured = captured();
+    let server = RedisServer::start();
+    let proxy = SilentProxy::start(server.port()).await;
+    let a = replica_under(&server, "silent:").await;
+    // B's store talks to Redis directly: only its bridge is cut off.
+    let store = RedisStore::<User>::connect(server.url())
+        .await
+        .expect("store connects");
+    let b_revocations = Revocations::builder()
+        .key_prefix("silent:")
+        .connect(proxy.url())
+        .await
+        .expect("registry connects through the proxy");
+    let b = support::serve_axum(app(store, b_revocations.clone())).await;
+    let mut tickets = Vec::new();
+    for _ in 0..50 {
+        tickets.push(ticket(a.addr, "alice").await);
+    }
+    // Through the proxy, B hears A.
+    let mut bob_on_b = open(a.addr, b, "bob").await;
+    a.revocations.revoke(&"bob".to_owned());
+    assert_eq!(close_code(&mut bob_on_b, ACROSS).await, SIGNED_OUT);
+
+    proxy.silence();
+    let silenced = Instant::now();
+    a.revocations.revoke(&alice());
+    let mut refused_from = None;
+    for ticket in tickets {
+        let url = socket_url(b, &ticket);
+        let at = silenced.elapsed();
+        match support::connect(&url).await {
+            Ok(_) => assert!(
+                at < SILENT_BOUND,
+                "a revoked ticket was admitted {at:?} after the link went silent"
+            ),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+                refused_from.get_or_insert(at);
+            }
+            Err(other) => panic!("expected an HTTP answer, got {other}"),
+        }
+        if at > SILENT_BOUND + Duration::from_millis(500) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused_from = refused_from.expect("never refused");
+    assert!(
+        refused_from <= SILENT_BOUND + Duration::from_millis(100),
+        "refused only after {refused_from:?}"
+    );
+    assert!(!b_revocations.is_available());
+    // The bridge notices and says so, in time.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while captured.count_lines(&["lost Redis", "silent:revocations"]) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the silent link was never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -98,10 +98,17 @@
 //! **The admission path asks Redis nothing.** Each replica keeps the
 //! records it hears in its own registry. A local answer could only be
 //! wrong about a revocation this replica has not heard, which happens only
-//! while its subscription is down; so from the moment the connection is
-//! seen to fail until it is back and has read the journal, the registry is
-//! not [available](Revocations::is_available) and the layer refuses ticket
-//! upgrades with 503 (fail closed: retry later). With a `RedisStore` on the
+//! while its subscription does not deliver. The bridge sends a `PING` on
+//! its subscription every 250 ms, and Redis answers a connection in order,
+//! after the messages it pushed before: an answer proves that every
+//! revocation that reached Redis before it has been applied. So whenever
+//! the subscription has not proved itself for the heartbeat and the call
+//! timeout (1.25 s by default), because its connection failed or because
+//! it went silent without a reset (a partition), until it is back and has
+//! read the journal, the registry is not
+//! [available](Revocations::is_available) and the layer refuses ticket
+//! upgrades with 503 (fail closed: retry later). That bound is the longest
+//! a replica cut off from Redis can admit a ticket another replica revoked. With a `RedisStore` on the
 //! same Redis those would fail anyway. Sockets already open stay open, and
 //! the journal read on reconnection signals those that a revocation made
 //! meanwhile covers.
@@ -111,9 +118,8 @@
 //! wait in an outbox (bounded: past 10,000 they are merged into one
 //! revocation of everything, the only safe summary) and are sent when Redis
 //! is back. The bridge reconnects by itself, with a backoff from 100 ms to
-//! 1 s, and notices a silent connection by a `PING` every 5 s. The outage is
-//! logged once as a warning when it starts and once when it ends, never per
-//! message.
+//! 1 s. The outage is logged once as a warning when it starts and once
+//! when it ends, never per message.
 
 mod handle;
 mod hook;

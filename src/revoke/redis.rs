@@ -6,9 +6,9 @@
 
 use std::collections::VecDeque;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::redis::aio::{PubSubSink, PubSubStream};
 use ::redis::{IntoConnectionInfo, Msg, RedisError, Value};
@@ -29,8 +29,11 @@ const SUFFIX: &str = "revocations";
 const FORMAT: u8 = 1;
 /// Revocations kept while Redis is down, before they are merged.
 const MAX_OUTBOX: usize = 10_000;
-/// How often an idle subscription is checked with `PING`.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often the subscription is checked with `PING`. A link that goes
+/// silent without a reset (a partition, a middlebox that drops the
+/// connection's state) delivers nothing and says nothing: only an answer
+/// tells that the others are still heard. See [`Heard`] for the bound.
+const HEARTBEAT: Duration = Duration::from_millis(250);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const TARGET: &str = "tower_ws_ticket::revoke";
@@ -67,7 +70,12 @@ impl<K> RevocationsBuilder<K> {
     }
 
     /// The bound on each call to Redis (default 1 s), connection attempts
-    /// included.
+    /// included. It also bounds how long the registry stays
+    /// [available](Revocations::is_available) without hearing Redis: the
+    /// bridge's 250 ms heartbeat and this timeout, after which the layer
+    /// refuses ticket upgrades (503) until the subscription proves itself
+    /// again, so that a replica cut off from Redis without a reset stops
+    /// admitting tickets another replica may have revoked.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -121,11 +129,13 @@ impl<K> RevocationsBuilder<K> {
 
         let origin = rand::random::<u64>();
         let connected = Arc::new(AtomicBool::new(true));
+        let heard = Arc::new(Heard::new(HEARTBEAT + timeout));
         let (outbound, outgoing) = unbounded_channel();
         let registry = self.build_with(Some(Box::new(Outbound {
             outbound,
             origin,
             connected: Arc::clone(&connected),
+            heard: Arc::clone(&heard),
         })));
         let mut task = Task {
             registry: registry.downgrade(),
@@ -134,11 +144,13 @@ impl<K> RevocationsBuilder<K> {
             timeout,
             origin,
             connected,
+            heard,
             outgoing,
             outbox: VecDeque::new(),
             merged: false,
         };
         task.catch_up().await?;
+        task.heard.now();
         tokio::spawn(task.run(subscription));
         Ok(registry)
     }
@@ -150,6 +162,51 @@ struct Outbound {
     outbound: UnboundedSender<Outgoing>,
     origin: u64,
     connected: Arc<AtomicBool>,
+    heard: Arc<Heard>,
+}
+
+/// When the subscription last proved that it delivers: an answer to the
+/// heartbeat, a message, or a reconnection that read the journal.
+///
+/// Redis answers a connection's commands in order, after every message it
+/// pushed to it before: an answer at `t` means that every revocation that
+/// reached Redis before `t` has been applied here. So a replica that heard
+/// its subscription within the last `bound` knows every revocation older
+/// than `bound`, and one that has not refuses ticket upgrades (503) until
+/// it hears again. `bound` is the heartbeat (250 ms) and the call timeout
+/// (1 s by default): how long a silent link can leave a replica admitting
+/// a ticket that another replica revoked.
+struct Heard {
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the last proof.
+    last: AtomicU64,
+    bound: u64,
+}
+
+impl Heard {
+    fn new(bound: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+            bound: crate::clock::nanos(bound),
+        }
+    }
+
+    fn since_epoch(&self) -> u64 {
+        crate::clock::nanos(self.epoch.elapsed())
+    }
+
+    /// The subscription delivers, as of now.
+    fn now(&self) {
+        self.last.fetch_max(self.since_epoch(), Ordering::AcqRel);
+    }
+
+    /// Whether it was heard within the bound.
+    fn recently(&self) -> bool {
+        self.since_epoch()
+            .saturating_sub(self.last.load(Ordering::Acquire))
+            <= self.bound
+    }
 }
 
 /// A revocation made here, serialized, waiting to be sent.
@@ -185,7 +242,9 @@ where
     }
 
     fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire) && !self.outbound.is_closed()
+        self.connected.load(Ordering::Acquire)
+            && !self.outbound.is_closed()
+            && self.heard.recently()
     }
 }
 
@@ -225,6 +284,7 @@ struct Task<K> {
     timeout: Duration,
     origin: u64,
     connected: Arc<AtomicBool>,
+    heard: Arc<Heard>,
     outgoing: UnboundedReceiver<Outgoing>,
     outbox: VecDeque<Outgoing>,
     /// Whether the outbox overflowed during this outage (logged once).
@@ -265,21 +325,28 @@ where
                         self.went_down(&err);
                     }
                 }
-                Wake::Message(Some(message)) => self.receive(message.get_payload_bytes()),
+                Wake::Message(Some(message)) => {
+                    self.heard.now();
+                    self.receive(message.get_payload_bytes());
+                }
                 Wake::Message(None) => {
                     subscription = None;
                     self.went_down(&"the subscription's connection closed");
                 }
                 Wake::Heartbeat => {
-                    if let Some(live) = subscription.as_mut()
-                        && let Err(err) = bounded(self.timeout, live.sink.ping::<Value>()).await
-                    {
-                        subscription = None;
-                        self.went_down(&err);
+                    if let Some(live) = subscription.as_mut() {
+                        match bounded(self.timeout, live.sink.ping::<Value>()).await {
+                            Ok(_) => self.heard.now(),
+                            Err(err) => {
+                                subscription = None;
+                                self.went_down(&err);
+                            }
+                        }
                     }
                 }
                 Wake::Retry => match self.reconnect().await {
                     Ok(live) => {
+                        self.heard.now();
                         subscription = Some(live);
                         backoff = MIN_BACKOFF;
                         self.merged = false;

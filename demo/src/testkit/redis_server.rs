@@ -152,3 +152,96 @@ fn ping(port: u16) -> bool {
     let mut reply = [0u8; 7];
     stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
+
+/// A TCP proxy on a loopback port in front of a server, for tests of a
+/// link that goes silent: [`silence`](Self::silence) stops it forwarding
+/// in either direction while every connection stays open, as a partition
+/// or a middlebox that lost the connection's state does (no reset, no
+/// close, nothing). Runs on the Tokio runtime it is started in.
+#[derive(Debug)]
+pub struct SilentProxy {
+    port: u16,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SilentProxy {
+    /// A proxy to `127.0.0.1:<upstream>`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub async fn start(upstream: u16) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        let silent = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&silent);
+        let accept = tokio::spawn(async move {
+            // Copies one direction until the link is silenced, then holds
+            // both ends open and forwards nothing more, ever.
+            async fn pump(
+                mut from: tokio::net::tcp::OwnedReadHalf,
+                mut to: tokio::net::tcp::OwnedWriteHalf,
+                silent: Arc<AtomicBool>,
+            ) {
+                let mut buffer = vec![0; 16 * 1024];
+                loop {
+                    let read = match from.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => read,
+                    };
+                    if silent.load(Ordering::Acquire) {
+                        // Both halves stay open (owned here) while this
+                        // waits forever.
+                        match std::future::pending::<std::convert::Infallible>().await {}
+                    }
+                    if to.write_all(&buffer[..read]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) =
+                    tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, upstream)).await
+                else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pump(client_read, server_write, Arc::clone(&flag)));
+                tokio::spawn(pump(server_read, client_write, Arc::clone(&flag)));
+            }
+        });
+        Self {
+            port,
+            silent,
+            accept,
+        }
+    }
+
+    /// The URL to connect to through the proxy, `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// From now on nothing crosses, in either direction, and nothing is
+    /// closed.
+    pub fn silence(&self) {
+        self.silent
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for SilentProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
