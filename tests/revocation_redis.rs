@@ -349,3 +349,159 @@ async fn a_replica_whose_link_goes_silent_refuses_tickets_within_the_bound() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Publishes `payload` on `channel` as any Redis user could, and adds it to
+/// the journal as well.
+async fn forge(server: &RedisServer, channel: &str, payload: &[u8]) {
+    let mut raw = redis::Client::open(server.url())
+        .expect("a URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let () = redis::pipe()
+        .zadd(channel, payload, u64::try_from(now_ms).expect("ms"))
+        .ignore()
+        .publish(channel, payload)
+        .ignore()
+        .query_async(&mut raw)
+        .await
+        .expect("PUBLISH");
+}
+
+fn wall_nanos_in(ahead: Duration) -> u128 {
+    (std::time::SystemTime::now() + ahead)
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos()
+}
+
+/// Until a dropped message is logged `count` times on `channel`.
+async fn until_dropped(captured: &LogCapture, channel: &str, count: usize) {
+    let deadline = Instant::now() + ACROSS;
+    while captured.count_lines(&["dropped a message", channel]) < count {
+        assert!(Instant::now() < deadline, "no drop logged on {channel}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A message past the size bound (a revocation of alice behind 5,000
+/// bytes of JSON whitespace), and a revocation of everything dated a
+/// minute ahead: both used to be applied, the second closing every socket
+/// and refusing every ticket minted in the next minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_future_dated_revocations_are_dropped() {
+    let captured = captured();
+    const CHANNEL: &str = "bounded:revocations";
+    let server = RedisServer::start();
+    let a = replica_under(&server, "bounded:").await;
+    let b = replica_under(&server, "bounded:").await;
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    let mut dave_on_b = open(a.addr, b.addr, "dave").await;
+
+    let oversized = format!(
+        r#"{{"v":1,"origin":1,"at":{},"of":{{"key":"alice"}}}}{}"#,
+        wall_nanos_in(Duration::ZERO),
+        " ".repeat(5_000)
+    );
+    forge(&server, CHANNEL, oversized.as_bytes()).await;
+    let ahead = format!(
+        r#"{{"v":1,"origin":1,"at":{},"of":"all"}}"#,
+        wall_nanos_in(Duration::from_secs(60))
+    );
+    forge(&server, CHANNEL, ahead.as_bytes()).await;
+    // One channel delivers in order: once A's revocation of dave has
+    // reached B, so have the forged messages before it.
+    a.revocations.revoke(&"dave".to_owned());
+    assert_eq!(close_code(&mut dave_on_b, ACROSS).await, SIGNED_OUT);
+    assert_eq!(
+        support::round_trip(&mut alice_on_b, "still").await,
+        "echo: still"
+    );
+    until_dropped(captured, CHANNEL, 4).await;
+    // Tickets minted now still open sockets, on both replicas.
+    let mut bob = open(b.addr, a.addr, "bob").await;
+    assert_eq!(support::round_trip(&mut bob, "hi").await, "echo: hi");
+    // A replica started now reads both from the journal, and drops them.
+    let c = replica_under(&server, "bounded:").await;
+    let mut carol_on_c = open(a.addr, c.addr, "carol").await;
+    assert_eq!(support::round_trip(&mut carol_on_c, "hi").await, "echo: hi");
+    assert!(captured.count_lines(&["dropped a message", CHANNEL]) >= 6);
+    // A revocation dated within the clock allowance still applies.
+    let soon = format!(
+        r#"{{"v":1,"origin":1,"at":{},"of":{{"key":"alice"}}}}"#,
+        wall_nanos_in(Duration::from_secs(1))
+    );
+    forge(&server, CHANNEL, soon.as_bytes()).await;
+    assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
+    // Nothing logged names a key.
+    assert_eq!(captured.count_lines(&["alice", CHANNEL]), 0);
+}
+
+/// With a signing key, a Redis user without it cannot revoke: unsigned
+/// and badly signed messages (on the channel or in the journal) are
+/// dropped and logged; the replicas' own revocations still cross.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_signing_key_a_redis_user_without_it_cannot_revoke() {
+    let captured = captured();
+    const CHANNEL: &str = "signed:revocations";
+    const KEY: &str = "s3cret-revocation-key-0123456789abcdef";
+    let server = RedisServer::start();
+    let signed = |server: &RedisServer| {
+        let url = server.url();
+        async move {
+            let store = RedisStore::<User>::connect(url.as_str())
+                .await
+                .expect("store connects");
+            let revocations = Revocations::builder()
+                .key_prefix("signed:")
+                .signing_key(KEY)
+                .connect(url.as_str())
+                .await
+                .expect("registry connects");
+            let addr = support::serve_axum(app(store.clone(), revocations.clone())).await;
+            Replica {
+                addr,
+                store,
+                revocations,
+            }
+        }
+    };
+    let a = signed(&server).await;
+    let b = signed(&server).await;
+    let mut alice_on_b = open(a.addr, b.addr, "alice").await;
+    let before = ticket(a.addr, "alice").await;
+
+    let now = wall_nanos_in(Duration::ZERO);
+    let unsigned = format!(r#"{{"v":1,"origin":1,"at":{now},"of":{{"key":"alice"}}}}"#);
+    forge(&server, CHANNEL, unsigned.as_bytes()).await;
+    let all = format!(r#"{{"v":1,"origin":1,"at":{now},"of":"all"}}"#);
+    forge(&server, CHANNEL, all.as_bytes()).await;
+    // Signed with another key: 64 hex digits, a space, the JSON.
+    let badly_signed = format!("{} {unsigned}", "ab".repeat(32));
+    forge(&server, CHANNEL, badly_signed.as_bytes()).await;
+    until_dropped(captured, CHANNEL, 6).await;
+    assert_eq!(
+        support::round_trip(&mut alice_on_b, "still").await,
+        "echo: still"
+    );
+    // A replica started now ignores them in the journal too: alice's
+    // older ticket opens a socket there.
+    let c = signed(&server).await;
+    let mut alice_on_c = support::connect(&socket_url(c.addr, &before))
+        .await
+        .expect("the forged revocations in the journal were applied");
+    assert_eq!(support::next_text(&mut alice_on_c).await, "hello alice");
+
+    // The replicas' own, signed revocations cross.
+    a.revocations.revoke(&alice());
+    assert_eq!(close_code(&mut alice_on_b, ACROSS).await, SIGNED_OUT);
+    assert_eq!(close_code(&mut alice_on_c, ACROSS).await, SIGNED_OUT);
+    // The key is in no log line and no Debug output.
+    assert_eq!(captured.count_lines(&[KEY]), 0);
+    let builder = Revocations::<String>::builder().signing_key(KEY);
+    assert!(!format!("{builder:?}").contains(KEY));
+}

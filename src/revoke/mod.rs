@@ -83,8 +83,13 @@
 //! **What travels.** One channel per key prefix, `<prefix>revocations`
 //! (`wst:revocations` by default). A revocation is a small JSON message on
 //! it: a format version, the sending replica's random id, the wall-clock
-//! time of the revocation, and the key serialized with `serde` (or "all").
-//! Keys never appear in channel or key names.
+//! time of the revocation, and the key serialized with `serde` (or "all"),
+//! signed with HMAC-SHA256 when the replicas share a
+//! [signing key](RevocationsBuilder::signing_key). Keys never appear in
+//! channel or key names. A replica drops a message over 4096 bytes, one
+//! dated more than 5 s ahead of its clock, and with a signing key one not
+//! signed with it: see the signing key's docs for what access to the
+//! channel grants and how to restrict it with Redis ACLs.
 //!
 //! **What Redis keeps.** Each message also goes into a sorted set of the
 //! same name, scored by its time and trimmed to the window: a journal of

@@ -550,11 +550,9 @@ impl<K> Drop for Registration<K> {
 pub struct RevocationsBuilder<K> {
     clock: Arc<dyn Clock>,
     window: Duration,
-    /// The Redis bridge's settings (`None`: its defaults).
+    /// The Redis bridge's settings.
     #[cfg(feature = "redis")]
-    pub(super) key_prefix: Option<String>,
-    #[cfg(feature = "redis")]
-    pub(super) timeout: Option<Duration>,
+    pub(super) redis: super::redis::Settings,
     key: PhantomData<fn() -> K>,
 }
 
@@ -564,9 +562,7 @@ impl<K> RevocationsBuilder<K> {
             clock: Arc::new(SystemClock),
             window: DEFAULT_TTL,
             #[cfg(feature = "redis")]
-            key_prefix: None,
-            #[cfg(feature = "redis")]
-            timeout: None,
+            redis: super::redis::Settings::default(),
             key: PhantomData,
         }
     }

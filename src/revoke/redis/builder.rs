@@ -1,0 +1,201 @@
+//! The bridge's settings on [`RevocationsBuilder`], and connecting it.
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use ::redis::{IntoConnectionInfo, RedisError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::bridge::{Heard, Outbound};
+use super::message::{Codec, SigningKey};
+use super::task::{Subscription, Task};
+use super::{HEARTBEAT, SUFFIX};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
+use crate::revoke::registry::{Revocations, RevocationsBuilder};
+
+/// The bridge's settings, kept on the builder (`None`: the defaults).
+#[derive(Debug, Default)]
+pub(crate) struct Settings {
+    key_prefix: Option<String>,
+    timeout: Option<Duration>,
+    signing_key: Option<SigningKey>,
+}
+
+impl<K> RevocationsBuilder<K> {
+    /// The prefix of the Redis channel and key the bridge uses:
+    /// `<prefix>revocations`. Replicas of one application share it; another
+    /// application sharing the Redis needs its own, or it would close this
+    /// one's sockets. The default, `wst:<8 hex digits>:`, is derived from
+    /// the running executable's file name and the key type's name, as the
+    /// Redis store's is; set it when replicas run differently named
+    /// executables.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis.key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The bound on each call to Redis (default 1 s), connection attempts
+    /// included. It also bounds how long the registry stays
+    /// [available](Revocations::is_available) without hearing Redis: the
+    /// bridge's 250 ms heartbeat and this timeout, after which the layer
+    /// refuses ticket upgrades (503) until the subscription proves itself
+    /// again, so that a replica cut off from Redis without a reset stops
+    /// admitting tickets another replica may have revoked.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.redis.timeout = Some(timeout);
+        self
+    }
+
+    /// Signs every revocation this replica sends with `key` (HMAC-SHA256),
+    /// and applies only those signed with it: every replica of the
+    /// application needs the same key, at least 32 random bytes, kept as
+    /// a secret. Without one (the default), anyone who can `PUBLISH` on
+    /// the channel speaks for every replica.
+    ///
+    /// # What access to the channel grants
+    ///
+    /// The bridge trusts what arrives on `<prefix>revocations` (the channel)
+    /// and in the sorted set of the same name (the journal). A Redis user
+    /// allowed to `PUBLISH` there, or to write that key, can close any
+    /// key's sockets on every replica, or everyone's with a revocation of
+    /// everything, and refuse their tickets minted before the message's
+    /// date. The bridge bounds the harm: it drops messages over 4096
+    /// bytes, and messages dated more than 5 s ahead of its own clock (a
+    /// date further ahead would refuse tickets minted after it). A signing
+    /// key removes it: a Redis user without the key can no longer revoke
+    /// anything, only drop or delay the messages (which a replica that
+    /// stops hearing Redis answers with 503, see
+    /// [`timeout`](Self::timeout)). A signed message can be replayed by
+    /// someone who reads the channel, which changes nothing: it revokes
+    /// what it revoked, as of the same instant.
+    ///
+    /// Restrict the channel with Redis ACLs either way: give the
+    /// application's replicas a user of their own that alone may publish
+    /// and subscribe there and write the key, and give no other user
+    /// `&<prefix>revocations` or `~<prefix>*`. For example, with the
+    /// prefix `app:wst:` (the store's keys share it):
+    ///
+    /// ```text
+    /// ACL SETUSER app on >secret-password resetchannels &app:wst:revocations ~app:wst:* +@read +@write +@scripting +@pubsub +ping
+    /// ```
+    ///
+    /// Messages dropped (unsigned, badly signed, too large, dated ahead)
+    /// are logged as warnings with the reason, never with the payload or
+    /// the key; `Debug` output shows that a key is set, never the key.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::Revocations;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// // The same secret on every replica, from the deployment's secrets.
+    /// let key = std::env::var("REVOCATION_SIGNING_KEY").unwrap_or_default();
+    /// let revocations = Revocations::<String>::builder()
+    ///     .key_prefix("app:wst:")
+    ///     .signing_key(key)
+    ///     .connect("redis://redis.internal:6379/")
+    ///     .await?;
+    /// # let _ = revocations;
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn signing_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.redis.signing_key = Some(SigningKey::new(key.as_ref()));
+        self
+    }
+
+    /// Builds a registry shared with every replica connected to the same
+    /// Redis under the same prefix: a revocation made on any of them
+    /// signals the key's sockets on all of them, and each refuses the key's
+    /// older tickets. See the [module docs](crate::revoke#several-replicas)
+    /// for what travels and what happens while Redis is down.
+    ///
+    /// Waits until the bridge is subscribed and has read the revocations
+    /// of the last window, then runs it on a task of its own, which ends
+    /// when the last clone of the registry is dropped. Must be called in a
+    /// Tokio runtime with its time driver enabled.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tower_ws_ticket::Revocations;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let revocations = Revocations::<String>::builder()
+    ///     .key_prefix("dashboard:wst:")
+    ///     .connect("redis://redis.internal:6379/")
+    ///     .await?;
+    /// // On any replica: every replica's sockets of "session-42" close.
+    /// revocations.revoke(&"session-42".to_owned());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the URL is invalid, or Redis cannot be reached (or does not
+    /// answer within the timeout) for the subscription or the first
+    /// reading of the journal.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<Revocations<K>, RedisError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
+    {
+        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let connection = Connection::open(url, timeout).await?;
+        self.bridge_on(connection, timeout).await
+    }
+
+    /// Subscribes on `connection`, reads the journal, and starts the task.
+    async fn bridge_on(
+        self,
+        connection: Connection,
+        timeout: Duration,
+    ) -> Result<Revocations<K>, RedisError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
+    {
+        let prefix = self
+            .redis
+            .key_prefix
+            .clone()
+            .unwrap_or_else(deployment_prefix::<K>);
+        let name = format!("{prefix}{SUFFIX}");
+        let subscription = Subscription::open(&connection, &name, timeout).await?;
+
+        let codec = Arc::new(Codec::new(
+            name.clone(),
+            rand::random::<u64>(),
+            self.redis.signing_key.clone(),
+        ));
+        let connected = Arc::new(AtomicBool::new(true));
+        let heard = Arc::new(Heard::new(HEARTBEAT + timeout));
+        let (outbound, outgoing) = unbounded_channel();
+        let registry = self.build_with(Some(Box::new(Outbound {
+            outbound,
+            codec: Arc::clone(&codec),
+            connected: Arc::clone(&connected),
+            heard: Arc::clone(&heard),
+        })));
+        let mut task = Task {
+            registry: registry.downgrade(),
+            connection,
+            name,
+            timeout,
+            codec,
+            connected,
+            heard,
+            outgoing,
+            outbox: VecDeque::new(),
+            merged: false,
+        };
+        task.catch_up().await?;
+        task.heard.now();
+        tokio::spawn(task.run(subscription));
+        Ok(registry)
+    }
+}
