@@ -338,7 +338,7 @@ impl Run<'_> {
             "the stopped client minted again"
         );
         assert_eq!(self.log.count("uri=/api/ws}", Some(101)), sockets + 1);
-        self.wait_text("last-close", "4403 “origin”").await;
+        self.wait_text("last-close", "4403 “forbidden”").await;
         self.wait_text("connections", "0").await;
         self.wait_text("status", "stopped: forbidden").await;
         save_screenshot(b, "browser-forbidden.png").await;
