@@ -4,12 +4,14 @@
 
 use tower_ws_ticket_demo::testkit as support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use http::StatusCode;
-use tower_ws_ticket::{MemoryStore, Revocations};
+use tower_ws_ticket::{MemoryStore, Revocations, WsTicketLayer};
 
-use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, ticket};
+use support::revocation::{
+    SIGNED_OUT, User, app, app_behind, close_code, close_frame, open, socket_url, ticket,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_closes_that_users_sockets_and_no_others() {
@@ -83,4 +85,61 @@ async fn revoke_all_closes_every_socket() {
     );
     let mut carol = open(addr, addr, "carol").await;
     assert_eq!(support::round_trip(&mut carol, "hi").await, "echo: hi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_ends_when_its_sign_in_does_and_no_other() {
+    let store = MemoryStore::<User>::new();
+    let ends = SystemTime::now() + Duration::from_millis(1500);
+    let guard = WsTicketLayer::new(store.clone())
+        .expires_at(move |user: &User| (user.0 == "alice").then_some(ends));
+    let addr = support::serve_axum(app_behind(store, guard)).await;
+
+    let mut alice = open(addr, addr, "alice").await;
+    let mut bob = open(addr, addr, "bob").await;
+    assert_eq!(support::round_trip(&mut alice, "hi").await, "echo: hi");
+
+    let (code, reason) = close_frame(&mut alice, support::STEP).await;
+    let now = SystemTime::now();
+    assert_eq!((code, reason.as_str()), (SIGNED_OUT, "expired"));
+    assert!(now >= ends, "closed {:?} early", ends.duration_since(now));
+    assert!(
+        now.duration_since(ends).unwrap_or_default() < Duration::from_secs(1),
+        "closed more than a second late"
+    );
+    // No expiry for bob: his socket stays.
+    assert_eq!(
+        support::round_trip(&mut bob, "still?").await,
+        "echo: still?"
+    );
+
+    // alice's sign-in has run out: a fresh ticket no longer opens a socket.
+    assert_eq!(
+        support::refused_status(&socket_url(addr, &ticket(addr, "alice").await)).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_socket_age_ends_every_socket() {
+    let store = MemoryStore::<User>::new();
+    let age = Duration::from_millis(800);
+    let guard = WsTicketLayer::new(store.clone()).max_socket_age(age);
+    let addr = support::serve_axum(app_behind(store, guard)).await;
+
+    let opened = Instant::now();
+    let mut sockets = [
+        open(addr, addr, "alice").await,
+        open(addr, addr, "bob").await,
+    ];
+    for socket in &mut sockets {
+        let (code, reason) = close_frame(socket, support::STEP).await;
+        assert_eq!((code, reason.as_str()), (SIGNED_OUT, "expired"));
+    }
+    let elapsed = opened.elapsed();
+    assert!(elapsed >= age, "closed after {elapsed:?}");
+    assert!(
+        elapsed < age + Duration::from_secs(1),
+        "closed after {elapsed:?}"
+    );
 }

@@ -521,7 +521,53 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     {
         registry.cover_ttl(self.store().ttl());
-        self.settings_mut().revocations = Revocable::new(registry, key);
+        self.settings_mut().revocations.set_registry(registry, key);
+        self
+    }
+
+    /// Ends each ticket's socket when its identity expires: the handler's
+    /// [`Revocation`](crate::Revocation) handle is signalled at
+    /// `expires_at(identity)` ([`reason`](crate::Revocation::reason)
+    /// [`Expired`](crate::RevokeReason::Expired)), for a sign-in that runs
+    /// out while its socket is open. An identity already expired at the
+    /// upgrade is refused (401, audit reason
+    /// [`expired`](crate::RejectReason::Expired)); `None` means no expiry.
+    ///
+    /// Every admitted socket then carries a handle, with or without
+    /// [`revocations`](Self::revocations). The instant is read off the wall
+    /// clock once, at the upgrade, and kept on the monotonic clock: a wall
+    /// clock stepped later moves no socket's end (see
+    /// [`Revocation::expires_at`](crate::Revocation::expires_at)). One
+    /// thread serves every deadline of the process; no socket gets a task
+    /// or a timer of its own.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tower_ws_ticket::{MemoryStore, WsTicketLayer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Session { user: String, expires: SystemTime }
+    ///
+    /// let layer = WsTicketLayer::new(MemoryStore::<Session>::new())
+    ///     .expires_at(|session: &Session| Some(session.expires))
+    ///     .max_socket_age(Duration::from_secs(8 * 3600));
+    /// # let _ = layer;
+    /// ```
+    pub fn expires_at(
+        mut self,
+        expires_at: impl Fn(&T::Identity) -> Option<std::time::SystemTime> + Send + Sync + 'static,
+    ) -> Self {
+        self.settings_mut().revocations.set_expires_at(expires_at);
+        self
+    }
+
+    /// Ends every socket the layer admits (tickets, the internal
+    /// credential, the session token) `age` after its admission: its
+    /// [`Revocation`](crate::Revocation) handle is signalled then, with
+    /// reason [`Expired`](crate::RevokeReason::Expired). Together with
+    /// [`expires_at`](Self::expires_at), the earlier of the two counts.
+    pub fn max_socket_age(mut self, age: std::time::Duration) -> Self {
+        self.settings_mut().revocations.set_max_age(age);
         self
     }
 

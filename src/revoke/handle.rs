@@ -1,5 +1,5 @@
-//! [`Revocation`]: what one socket holds, and the [`Revoked`] future a
-//! handler selects on.
+//! [`Revocation`]: what one socket holds, the [`Revoked`] future a
+//! handler selects on, and the [`RevokeReason`] it ended for.
 //!
 //! A handle is one allocation shared by its clones: the registry's entry
 //! for the socket, with a flag and an [`event_listener::Event`] in it.
@@ -12,10 +12,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use event_listener::{Event, EventListener};
+
+use super::deadline::{self, Deadline};
 
 /// The part of a registration a handle needs: its signal. The registry's
 /// own type (generic over the key) stays behind this trait, so that
@@ -24,30 +27,108 @@ pub(crate) trait Registered: Send + Sync + 'static {
     fn signal(&self) -> &Signal;
 }
 
-/// Fired once, when the socket's key is revoked; never reset.
-#[derive(Debug, Default)]
+/// Why a socket's [`Revocation`] was signalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// Its key was revoked ([`Revocations::revoke`](crate::Revocations::revoke)),
+    /// or everything was ([`revoke_all`](crate::Revocations::revoke_all)):
+    /// the user signed out.
+    Revoked,
+    /// Its deadline passed: the identity's expiry
+    /// ([`WsTicketLayer::expires_at`](crate::WsTicketLayer::expires_at)) or
+    /// the socket's maximum age
+    /// ([`max_socket_age`](crate::WsTicketLayer::max_socket_age)).
+    Expired,
+}
+
+impl RevokeReason {
+    /// A short, stable name for logs, close frames and metrics
+    /// (`"revoked"`, `"expired"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Revoked => 1,
+            Self::Expired => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Revoked),
+            2 => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Fired once, for the first of its causes (a revocation, the deadline);
+/// never reset.
+#[derive(Debug)]
 pub(crate) struct Signal {
-    revoked: AtomicBool,
+    /// 0 until fired, then the [`RevokeReason`]'s code.
+    reason: AtomicU8,
     event: Event,
+    /// When the socket ends by itself, if it does. Its entry in the
+    /// deadline queue leaves with the signal.
+    deadline: Option<Deadline>,
 }
 
 impl Signal {
-    pub(crate) fn fire(&self) {
+    pub(crate) fn new(deadline: Option<Deadline>) -> Self {
+        Self {
+            reason: AtomicU8::new(0),
+            event: Event::new(),
+            deadline,
+        }
+    }
+
+    /// Fires for `reason`, unless it fired already. Returns whether this
+    /// call fired it.
+    pub(crate) fn fire(&self, reason: RevokeReason) -> bool {
         // SeqCst pairs with the load in `Revoked::poll`, made after its
         // listener is registered: either the poll sees the flag, or the
         // notification sees the listener.
-        self.revoked.store(true, Ordering::SeqCst);
-        self.event.notify(usize::MAX);
+        let first = self
+            .reason
+            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if first {
+            self.event.notify(usize::MAX);
+        }
+        first
+    }
+
+    pub(crate) fn reason(&self) -> Option<RevokeReason> {
+        RevokeReason::from_code(self.reason.load(Ordering::SeqCst))
     }
 
     pub(crate) fn is_fired(&self) -> bool {
-        self.revoked.load(Ordering::SeqCst)
+        self.reason.load(Ordering::SeqCst) != 0
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        if let Some(deadline) = &self.deadline {
+            deadline::cancel(deadline);
+        }
     }
 }
 
 /// A socket's revocation handle: [`revoked`](Self::revoked) completes once
 /// its key is revoked by [`Revocations::revoke`](crate::Revocations::revoke)
-/// (or everything is, by [`revoke_all`](crate::Revocations::revoke_all)).
+/// (or everything is, by [`revoke_all`](crate::Revocations::revoke_all)),
+/// or once its deadline passes
+/// ([`WsTicketLayer::expires_at`](crate::WsTicketLayer::expires_at),
+/// [`max_socket_age`](crate::WsTicketLayer::max_socket_age));
+/// [`reason`](Self::reason) says which.
 ///
 /// [`WsTicketLayer::revocations`](crate::WsTicketLayer::revocations) puts
 /// one in the request extensions of every upgrade it admits. With the
@@ -60,7 +141,9 @@ impl Signal {
 /// #     mut messages: tokio::sync::mpsc::Receiver<String>) {
 /// loop {
 ///     tokio::select! {
-///         () = revocation.revoked() => break, // close the socket with 4401
+///         // Close the socket with 4401 and the reason's name as its text
+///         // ("revoked", "expired"): the page mints a new ticket.
+///         () = revocation.revoked() => break,
 ///         message = messages.recv() => match message {
 ///             Some(_text) => { /* handle it */ }
 ///             None => break,
@@ -78,7 +161,11 @@ pub struct Revocation {
 }
 
 impl Revocation {
+    /// The handle of `registration`, its deadline (if any) queued.
     pub(crate) fn new(registration: Arc<dyn Registered>) -> Self {
+        if let Some(deadline) = &registration.signal().deadline {
+            deadline::schedule(Arc::downgrade(&registration), deadline);
+        }
         Self { registration }
     }
 
@@ -98,16 +185,68 @@ impl Revocation {
         }
     }
 
-    /// Whether this socket's key has been revoked.
+    /// Whether this socket has been signalled (its key revoked, or its
+    /// deadline passed).
     pub fn is_revoked(&self) -> bool {
         self.registration.signal().is_fired()
+    }
+
+    /// Why the socket was signalled: `None` before it was, then the first
+    /// cause ([`RevokeReason::Revoked`] or [`RevokeReason::Expired`]), for
+    /// good.
+    pub fn reason(&self) -> Option<RevokeReason> {
+        self.registration.signal().reason()
+    }
+
+    /// When the socket ends by itself: the earliest of its identity's
+    /// expiry and its maximum age, as the layer worked them out at the
+    /// upgrade. `None` for a socket with no deadline.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.registration
+            .signal()
+            .deadline
+            .as_ref()
+            .map(Deadline::instant)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn deadline_for_tests(&self) -> deadline::Due {
+        let deadline = self.registration.signal().deadline.as_ref();
+        deadline.expect("a socket with a deadline").due()
+    }
+}
+
+/// A socket's registration outside any registry: a layer with a deadline
+/// ([`expires_at`] or [`max_socket_age`]) and no [`revocations`].
+///
+/// [`expires_at`]: crate::WsTicketLayer::expires_at
+/// [`max_socket_age`]: crate::WsTicketLayer::max_socket_age
+/// [`revocations`]: crate::WsTicketLayer::revocations
+struct Unregistered {
+    signal: Signal,
+}
+
+impl Registered for Unregistered {
+    fn signal(&self) -> &Signal {
+        &self.signal
+    }
+}
+
+impl Revocation {
+    /// A handle for a socket in no registry, signalled at `deadline` if
+    /// there is one.
+    pub(crate) fn unregistered(deadline: Option<SystemTime>) -> Self {
+        Self::new(Arc::new(Unregistered {
+            signal: Signal::new(deadline.map(Deadline::at)),
+        }))
     }
 }
 
 impl fmt::Debug for Revocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Revocation")
-            .field("revoked", &self.is_revoked())
+            .field("reason", &self.reason())
+            .field("expires_at", &self.expires_at())
             .finish_non_exhaustive()
     }
 }

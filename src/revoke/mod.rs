@@ -24,6 +24,18 @@
 //! opened with the internal credential or the session token included (they
 //! get a handle too, which only `revoke_all` signals).
 //!
+//! A socket can also end at an instant: when its identity's sign-in
+//! expires ([`WsTicketLayer::expires_at`](crate::WsTicketLayer::expires_at))
+//! or at its maximum age
+//! ([`max_socket_age`](crate::WsTicketLayer::max_socket_age)). The same
+//! handle is signalled, and [`Revocation::reason`] tells the causes apart
+//! ([`RevokeReason::Revoked`], [`RevokeReason::Expired`]). One thread
+//! serves every deadline of the process, sleeping until the next one falls
+//! due; a socket with a deadline costs an entry in its queue, no task and
+//! no timer of its own. A deadline is read off the wall clock at the
+//! upgrade and kept on the monotonic clock, so a wall clock stepped later
+//! moves no socket's end.
+//!
 //! Memory stays bounded: a handle leaves the registry when its last clone
 //! is dropped (the registry holds only live sockets), and revocation
 //! records expire with their window, reclaimed in amortized O(1).
@@ -126,6 +138,7 @@
 //! 1 s. The outage is logged once as a warning when it starts and once
 //! when it ends, never per message.
 
+mod deadline;
 mod handle;
 mod hook;
 #[cfg(feature = "redis")]
@@ -134,6 +147,6 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub use handle::{Revocation, Revoked};
+pub use handle::{Revocation, RevokeReason, Revoked};
 pub(crate) use hook::Revocable;
 pub use registry::{Revocations, RevocationsBuilder};

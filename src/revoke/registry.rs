@@ -52,7 +52,8 @@ use std::time::{Duration, Instant, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::handle::{Registered, Revocation, Signal};
+use super::deadline::Deadline;
+use super::handle::{Registered, Revocation, RevokeReason, Signal};
 use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_nanos, wall_now};
 use crate::store::DEFAULT_TTL;
 
@@ -221,7 +222,7 @@ where
     /// revocation of `key`, like the handles the layer attaches. Nothing
     /// is refused here.
     pub fn watch(&self, key: K) -> Revocation {
-        match self.register(key, wall_now(), false) {
+        match self.register(key, wall_now(), false, None) {
             Ok(handle) => handle,
             Err(refusal) => unreachable!("refused ({refusal:?}) without a check"),
         }
@@ -256,21 +257,26 @@ where
         self.inner.window.fetch_max(nanos, Ordering::Relaxed);
     }
 
-    /// Admits a socket whose ticket for `key` was minted at `minted_at`:
-    /// its handle, or why it is refused.
-    pub(crate) fn admit(&self, key: K, minted_at: SystemTime) -> Result<Revocation, Refusal> {
+    /// Admits a socket whose ticket for `key` was minted at `minted_at`,
+    /// to be signalled at `deadline` too: its handle, or why it is refused.
+    pub(crate) fn admit(
+        &self,
+        key: K,
+        minted_at: SystemTime,
+        deadline: Option<SystemTime>,
+    ) -> Result<Revocation, Refusal> {
         if !self.inner.is_connected() {
             return Err(Refusal::Unavailable);
         }
-        self.register(key, wall_nanos(minted_at), true)
+        self.register(key, wall_nanos(minted_at), true, deadline)
     }
 
     /// A handle for a socket admitted without a ticket: only
-    /// [`revoke_all`](Self::revoke_all) signals it.
-    pub(crate) fn unkeyed(&self) -> Revocation {
+    /// [`revoke_all`](Self::revoke_all) signals it, or its `deadline`.
+    pub(crate) fn unkeyed(&self, deadline: Option<SystemTime>) -> Revocation {
         let inner = &*self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let registration = self.registration(None, id);
+        let registration = self.registration(None, id, deadline);
         let live = Live {
             registration: Arc::downgrade(&registration),
             since: wall_now(),
@@ -290,7 +296,13 @@ where
 
     /// Registers a handle for `key`, first refusing it (when `check`) if
     /// the key or everything was revoked at or after `since`.
-    fn register(&self, key: K, since: u64, check: bool) -> Result<Revocation, Refusal> {
+    fn register(
+        &self,
+        key: K,
+        since: u64,
+        check: bool,
+        deadline: Option<SystemTime>,
+    ) -> Result<Revocation, Refusal> {
         let inner = &*self.inner;
         let now = inner.now();
         if now > inner.next_expiry.load(Ordering::Relaxed) {
@@ -311,7 +323,7 @@ where
             }
         }
         let mut state = entry.or_default();
-        let registration = self.registration(Some(state.key().clone()), id);
+        let registration = self.registration(Some(state.key().clone()), id, deadline);
         let live = Live {
             registration: Arc::downgrade(&registration),
             since,
@@ -321,10 +333,15 @@ where
         Ok(Revocation::new(registration))
     }
 
-    fn registration(&self, key: Option<K>, id: u64) -> Arc<Registration<K>> {
+    fn registration(
+        &self,
+        key: Option<K>,
+        id: u64,
+        deadline: Option<SystemTime>,
+    ) -> Arc<Registration<K>> {
         let registry: Weak<dyn Leave<K>> = Arc::downgrade(&self.inner) as Weak<Inner<K>>;
         Arc::new(Registration {
-            signal: Signal::default(),
+            signal: Signal::new(deadline.map(Deadline::at)),
             key,
             id,
             registry,
@@ -489,7 +506,7 @@ fn signal<K>(taken: Vec<Live<K>>) -> usize {
     let mut signalled = 0;
     for live in taken {
         if let Some(registration) = live.registration.upgrade() {
-            registration.signal.fire();
+            registration.signal.fire(RevokeReason::Revoked);
             signalled += 1;
         }
     }

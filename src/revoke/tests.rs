@@ -336,3 +336,133 @@ async fn a_revocation_refuses_tickets_minted_on_a_manual_clock() {
     let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+mod deadlines {
+    use std::time::{Instant, SystemTime};
+
+    use super::*;
+    use crate::RevokeReason;
+
+    /// How late after its deadline a socket may be signalled.
+    const LATE: Duration = Duration::from_secs(1);
+
+    async fn signalled_within(socket: &Revocation, within: Duration) {
+        tokio::time::timeout(within, socket.revoked())
+            .await
+            .expect("signalled in time");
+    }
+
+    #[tokio::test]
+    async fn a_socket_ends_at_its_identitys_expiry_not_before() {
+        let store = Store::new();
+        let ends = SystemTime::now() + Duration::from_millis(600);
+        let layer = WsTicketLayer::new(store.clone())
+            .expires_at(move |user: &String| (user == "alice").then_some(ends));
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let socket = handle(&response).expect("a handle without a registry");
+        assert_eq!(socket.expires_at(), Some(ends));
+        assert_eq!(socket.reason(), None);
+
+        signalled_within(&socket, Duration::from_millis(600) + LATE).await;
+        assert!(SystemTime::now() >= ends, "signalled before the expiry");
+        assert_eq!(socket.reason(), Some(RevokeReason::Expired));
+        assert!(socket.is_revoked());
+    }
+
+    #[tokio::test]
+    async fn an_identity_already_expired_is_refused_before_the_upgrade() {
+        let store = Store::new();
+        let layer = WsTicketLayer::new(store.clone())
+            .expires_at(|_: &String| Some(SystemTime::now() - Duration::from_secs(1)));
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let rejection = response.extensions().get::<Rejection>().copied();
+        assert_eq!(rejection.map(|r| r.reason()), Some(RejectReason::Expired));
+        assert!(handle(&response).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_identity_without_expiry_keeps_its_socket() {
+        let store = Store::new();
+        let layer = WsTicketLayer::new(store.clone()).expires_at(|_: &String| None);
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        let socket = handle(&response).expect("a handle whenever expires_at is set");
+        assert_eq!(socket.expires_at(), None);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), socket.revoked())
+                .await
+                .is_err(),
+            "a socket without a deadline was signalled"
+        );
+        assert_eq!(socket.reason(), None);
+    }
+
+    #[tokio::test]
+    async fn max_socket_age_ends_every_socket_internal_ones_included() {
+        let store = Store::new();
+        let internal = InternalCredential::generate();
+        let age = Duration::from_millis(500);
+        let layer = WsTicketLayer::new(store.clone())
+            .internal_credential(internal.clone())
+            .max_socket_age(age);
+        let admitted = Instant::now();
+        let by_ticket = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        let by_internal = send(
+            &layer,
+            upgrade(&format!("internal={}", internal.expose_secret())),
+        )
+        .await;
+        for response in [by_ticket, by_internal] {
+            assert_eq!(response.status(), StatusCode::OK);
+            let socket = handle(&response).expect("a handle");
+            assert!(socket.expires_at().is_some());
+            signalled_within(&socket, age + LATE).await;
+            assert!(admitted.elapsed() >= age, "signalled before its age");
+            assert_eq!(socket.reason(), Some(RevokeReason::Expired));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_earlier_deadline_counts_and_a_revocation_still_says_revoked() {
+        let store = Store::new();
+        let revocations = Revocations::new();
+        let far = SystemTime::now() + Duration::from_secs(3600);
+        let layer = layer(&store, &revocations)
+            .expires_at(move |_: &String| Some(far))
+            .max_socket_age(Duration::from_secs(60));
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        let socket = handle(&response).expect("a handle");
+        let ends = socket.expires_at().expect("a deadline");
+        assert!(ends < far && ends <= SystemTime::now() + Duration::from_secs(60));
+
+        assert_eq!(revocations.revoke(&"alice".to_owned()), 1);
+        signalled_within(&socket, LATE).await;
+        assert_eq!(socket.reason(), Some(RevokeReason::Revoked));
+    }
+
+    #[tokio::test]
+    async fn the_first_cause_is_the_reason_for_good() {
+        let store = Store::new();
+        let revocations = Revocations::new();
+        let layer = layer(&store, &revocations).max_socket_age(Duration::from_millis(100));
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        let socket = handle(&response).expect("a handle");
+        signalled_within(&socket, Duration::from_millis(100) + LATE).await;
+        assert_eq!(socket.reason(), Some(RevokeReason::Expired));
+        revocations.revoke(&"alice".to_owned());
+        assert_eq!(socket.reason(), Some(RevokeReason::Expired));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_socket_leaves_the_deadline_queue() {
+        let store = Store::new();
+        let layer = WsTicketLayer::new(store.clone()).max_socket_age(Duration::from_secs(3600));
+        let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
+        let socket = handle(&response).expect("a handle");
+        let deadline = socket.deadline_for_tests();
+        assert!(crate::revoke::deadline::is_queued(&deadline));
+        drop((socket, response));
+        assert!(!crate::revoke::deadline::is_queued(&deadline));
+    }
+}

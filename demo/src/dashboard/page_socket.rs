@@ -133,8 +133,11 @@ async fn page_session(mut socket: WebSocket, user: User, hub: ChildHub, revocati
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
             () = &mut revoked => {
-                close(socket, CLOSE_UNAUTHORIZED, REVOKED_REASON).await;
-                tracing::info!(target: "dashboard", user = %user.name, "page socket revoked");
+                // "revoked" (signed out, dropped) or "expired" (the
+                // session ran out): the page shows which.
+                let reason = revocation.reason().map_or(REVOKED_REASON, |reason| reason.as_str());
+                close(socket, CLOSE_UNAUTHORIZED, reason).await;
+                tracing::info!(target: "dashboard", user = %user.name, reason, "page socket ended");
                 return;
             }
             changed = news.changed() => {

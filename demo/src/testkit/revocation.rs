@@ -33,6 +33,18 @@ pub fn app<T>(store: T, revocations: Revocations<String>) -> Router
 where
     T: TicketStore<Identity = User>,
 {
+    let guard =
+        WsTicketLayer::new(store.clone()).revocations(revocations, |user: &User| user.0.clone());
+    app_behind(store, guard)
+}
+
+/// The app with `guard` in front of its socket: a layer on `store` that
+/// attaches a [`Revocation`] handle (revocations, an expiry or a maximum
+/// age).
+pub fn app_behind<T>(store: T, guard: WsTicketLayer<T>) -> Router
+where
+    T: TicketStore<Identity = User>,
+{
     async fn socket(
         ws: WebSocketUpgrade,
         Extension(who): Extension<Principal<User>>,
@@ -45,8 +57,6 @@ where
         ws.on_upgrade(move |socket| serve(socket, name, revocation))
     }
 
-    let guard =
-        WsTicketLayer::new(store.clone()).revocations(revocations, |user: &User| user.0.clone());
     Router::new()
         .route("/api/ws", any(socket))
         .route_layer(guard)
@@ -55,7 +65,8 @@ where
 }
 
 /// The socket: a greeting, then echoes until the client leaves or the
-/// user is signed out.
+/// socket's handle is signalled (the user signed out, or the sign-in or the
+/// socket's age ran out): then 4401, with the reason's name as its text.
 async fn serve(mut socket: WebSocket, name: String, revocation: Revocation) {
     if socket
         .send(Message::text(format!("hello {name}")))
@@ -67,7 +78,8 @@ async fn serve(mut socket: WebSocket, name: String, revocation: Revocation) {
     loop {
         tokio::select! {
             () = revocation.revoked() => {
-                let close = CloseFrame { code: SIGNED_OUT, reason: "signed out".into() };
+                let reason = revocation.reason().map_or("revoked", |reason| reason.as_str());
+                let close = CloseFrame { code: SIGNED_OUT, reason: reason.into() };
                 let _ = socket.send(Message::Close(Some(close))).await;
                 return;
             }
@@ -115,11 +127,23 @@ pub async fn open(mint_at: SocketAddr, addr: SocketAddr, user: &str) -> Socket {
 ///
 /// When the socket sends text instead, or nothing in time.
 pub async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
+    close_frame(socket, within).await.0
+}
+
+/// The close code and reason text of the next frame on `socket`, waiting
+/// at most `within`.
+///
+/// # Panics
+///
+/// When the socket sends text instead, or nothing in time.
+pub async fn close_frame(socket: &mut Socket, within: Duration) -> (u16, String) {
     let next = tokio::time::timeout(within, async {
         loop {
             match socket.next().await {
                 Some(Ok(tungstenite::Message::Close(frame))) => {
-                    return frame.map_or(1005, |frame| u16::from(frame.code));
+                    return frame.map_or((1005, String::new()), |frame| {
+                        (u16::from(frame.code), frame.reason.to_string())
+                    });
                 }
                 Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_))) => {}
                 Some(Ok(other)) => panic!("expected a close frame, got {other:?}"),

@@ -104,7 +104,7 @@ fn dropped_handles_leave_the_registry() {
     assert_eq!(registry.live(), 0);
     assert_eq!(registry.keys(), 0, "no entry is left behind for a key");
 
-    let unkeyed = registry.unkeyed();
+    let unkeyed = registry.unkeyed(None);
     assert_eq!(registry.live(), 1);
     drop(unkeyed);
     assert_eq!(registry.live(), 0);
@@ -151,26 +151,26 @@ fn tickets_minted_before_a_revoke_are_refused_for_the_window() {
     registry.revoke(&key("alice"));
 
     assert_eq!(
-        registry.admit(key("alice"), seconds_ago(1)).err(),
+        registry.admit(key("alice"), seconds_ago(1), None).err(),
         Some(Refusal::Revoked)
     );
     // Other keys, and alice's newer tickets (she signed in again), pass.
-    assert!(registry.admit(key("bob"), seconds_ago(1)).is_ok());
+    assert!(registry.admit(key("bob"), seconds_ago(1), None).is_ok());
     let newer = registry
-        .admit(key("alice"), in_seconds(1))
+        .admit(key("alice"), in_seconds(1), None)
         .expect("newer ticket");
     assert!(!newer.is_revoked());
 
     // To the end of the window, inclusive...
     clock.advance(registry.window());
     assert_eq!(
-        registry.admit(key("alice"), seconds_ago(1)).err(),
+        registry.admit(key("alice"), seconds_ago(1), None).err(),
         Some(Refusal::Revoked)
     );
     // ...and no longer: every older ticket has expired by then, and the
     // record is gone.
     clock.advance(Duration::from_nanos(1));
-    assert!(registry.admit(key("alice"), seconds_ago(1)).is_ok());
+    assert!(registry.admit(key("alice"), seconds_ago(1), None).is_ok());
     assert_eq!(registry.records(), 0);
 }
 
@@ -199,42 +199,42 @@ fn a_second_revoke_extends_the_record() {
     clock.advance(Duration::from_secs(20));
     // 40 s after the first, 20 s after the second: still refused.
     assert_eq!(
-        registry.admit(key("alice"), seconds_ago(1)).err(),
+        registry.admit(key("alice"), seconds_ago(1), None).err(),
         Some(Refusal::Revoked)
     );
     clock.advance(Duration::from_secs(12));
-    assert!(registry.admit(key("alice"), seconds_ago(1)).is_ok());
+    assert!(registry.admit(key("alice"), seconds_ago(1), None).is_ok());
 }
 
 #[test]
 fn revoke_all_signals_every_socket_and_refuses_every_older_ticket() {
     let (registry, clock) = registry();
-    let alice = registry.admit(key("alice"), seconds_ago(2)).unwrap();
+    let alice = registry.admit(key("alice"), seconds_ago(2), None).unwrap();
     let bob = registry.watch(key("bob"));
-    let child = registry.unkeyed();
+    let child = registry.unkeyed(None);
     assert_eq!(registry.revoke_all(), 3);
     assert!(alice.is_revoked() && bob.is_revoked() && child.is_revoked());
     assert_eq!(registry.live(), 0);
 
     for who in ["alice", "bob", "carol"] {
         assert_eq!(
-            registry.admit(key(who), seconds_ago(1)).err(),
+            registry.admit(key(who), seconds_ago(1), None).err(),
             Some(Refusal::Revoked),
             "{who}"
         );
     }
-    assert!(registry.admit(key("carol"), in_seconds(1)).is_ok());
+    assert!(registry.admit(key("carol"), in_seconds(1), None).is_ok());
     // Sockets without a ticket are admitted again at once (their
     // credential stays valid) and get a fresh handle.
-    assert!(!registry.unkeyed().is_revoked());
+    assert!(!registry.unkeyed(None).is_revoked());
     clock.advance(registry.window() + Duration::from_nanos(1));
-    assert!(registry.admit(key("alice"), seconds_ago(1)).is_ok());
+    assert!(registry.admit(key("alice"), seconds_ago(1), None).is_ok());
 }
 
 #[test]
 fn revoke_does_not_reach_sockets_without_a_ticket() {
     let (registry, _) = registry();
-    let child = registry.unkeyed();
+    let child = registry.unkeyed(None);
     let _alice = registry.watch(key("alice"));
     assert_eq!(registry.revoke(&key("alice")), 1);
     assert!(!child.is_revoked());
@@ -243,19 +243,19 @@ fn revoke_does_not_reach_sockets_without_a_ticket() {
 #[test]
 fn a_revocation_heard_from_elsewhere_spares_newer_sockets() {
     let (registry, _) = registry();
-    let old = registry.admit(key("alice"), seconds_ago(5)).unwrap();
-    let new = registry.admit(key("alice"), in_seconds(5)).unwrap();
+    let old = registry.admit(key("alice"), seconds_ago(5), None).unwrap();
+    let new = registry.admit(key("alice"), in_seconds(5), None).unwrap();
     let at = wall_now();
     assert_eq!(registry.inner.revoke_key(key("alice"), at, Some(at)), 1);
     assert!(old.is_revoked());
     assert!(!new.is_revoked());
     assert_eq!(registry.live(), 1);
     assert_eq!(
-        registry.admit(key("alice"), seconds_ago(1)).err(),
+        registry.admit(key("alice"), seconds_ago(1), None).err(),
         Some(Refusal::Revoked)
     );
 
-    let other = registry.admit(key("bob"), seconds_ago(5)).unwrap();
+    let other = registry.admit(key("bob"), seconds_ago(5), None).unwrap();
     let at = wall_now();
     assert_eq!(registry.inner.revoke_everything(at, Some(at)), 1);
     assert!(other.is_revoked());
@@ -274,7 +274,7 @@ fn a_registry_that_cannot_hear_other_replicas_refuses_tickets() {
     let registry = Revocations::builder().build_with(Some(Box::new(Down)));
     assert!(!registry.is_available());
     assert_eq!(
-        registry.admit(key("alice"), seconds_ago(1)).err(),
+        registry.admit(key("alice"), seconds_ago(1), None).err(),
         Some(Refusal::Unavailable)
     );
     // Local revocations still work.
@@ -338,7 +338,7 @@ fn revoke_racing_admissions_leaves_no_handle_unsignalled() {
                     let mut admitted = Vec::new();
                     let mut refused = 0;
                     for _ in 0..ADMITS {
-                        match registry.admit(target.clone(), minted) {
+                        match registry.admit(target.clone(), minted, None) {
                             Ok(handle) => admitted.push(handle),
                             Err(Refusal::Revoked) => refused += 1,
                             Err(Refusal::Unavailable) => unreachable!("no bridge"),
