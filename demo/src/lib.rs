@@ -17,6 +17,7 @@
 //! | [`with_axum_login`] | axum-login: its `AuthSession` user is the ticket's identity | `with_axum_login` |
 //! | [`common`] | what the four stack apps share: the stand-in sign-in, the greeting, the echo, the accept loop, start-up | |
 //! | [`logging`] | the log set-up every example starts with: no secret, no colour codes in a file | |
+//! | [`tls`] | HTTPS for the dashboard (`TLS=self-signed`, or `TLS_CERT` / `TLS_KEY`): rustls, HTTP/2 and HTTP/1.1 by ALPN, extended CONNECT on | |
 //! | [`testkit`] | for tests and benchmarks: servers on loopback, a real HTTP and WebSocket client, a throwaway `redis-server` | |
 //!
 //! The apps are generic over the ticket store where a store choice matters
@@ -38,4 +39,5 @@ pub mod stack_hyper;
 pub mod stack_tonic;
 pub mod stack_warp;
 pub mod testkit;
+pub mod tls;
 pub mod with_axum_login;
