@@ -7,6 +7,8 @@
 //! ```text
 //! cargo run --example dashboard                  # http://127.0.0.1:3000/
 //! ADDR=127.0.0.1:0 cargo run --example dashboard # any free port
+//! TLS=self-signed cargo run --example dashboard  # https://, HTTP/2, a certificate made at start
+//! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run --example dashboard # https:// with your own
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example dashboard --features redis
 //! RUST_LOG=debug cargo run --example dashboard   # more detail
 //! ```
@@ -17,12 +19,13 @@
 //! end-to-end tests drive too.
 
 use std::error::Error;
-use std::net::SocketAddr;
+use std::fmt::Display;
 
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
-use tower_ws_ticket_demo::dashboard::{App, User};
+use tower_ws_ticket_demo::dashboard::{App, Endpoint, User};
 use tower_ws_ticket_demo::logging;
+use tower_ws_ticket_demo::tls::TlsChoice;
 
 /// Where the demo listens unless `ADDR` says otherwise.
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -33,14 +36,31 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // audit events (target `tower_ws_ticket::audit`); RUST_LOG overrides.
     logging::init();
 
+    // Read before binding: a mistake in TLS, TLS_CERT or TLS_KEY stops
+    // the demo at once, with what to change.
+    let tls = TlsChoice::from_env().unwrap_or_else(|err| exit_with(&err));
     let requested = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
     let listener = TcpListener::bind(&requested).await.map_err(|err| {
         format!("cannot listen on {requested}: {err} (set ADDR, for example ADDR=127.0.0.1:0)")
     })?;
     let addr = listener.local_addr()?;
+    let endpoint = match tls.load(addr).unwrap_or_else(|err| exit_with(&err)) {
+        Some(tls) => {
+            if tls.is_self_signed() {
+                tracing::info!(
+                    target: "dashboard",
+                    "HTTPS with a self-signed certificate made at start: the browser warns \
+                     once (or start Chromium with --ignore-certificate-errors)"
+                );
+            }
+            Endpoint::https(addr, tls)
+        }
+        None => Endpoint::http(addr),
+    };
 
-    let app = build(addr).await?;
-    println!("dashboard demo: open {}", browse_url(addr));
+    let url = endpoint.browse_url("/");
+    let app = build(endpoint).await?;
+    println!("dashboard demo: open {url}");
     app.serve(listener).await?;
     Ok(())
 }
@@ -48,7 +68,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 /// The app over the Redis store when built with `--features redis` and
 /// `REDIS_URL` is set, else over the memory store. The feature is this
 /// package's, so the choice is made here and the app takes any store.
-async fn build(addr: SocketAddr) -> Result<App, Box<dyn Error>> {
+async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("REDIS_URL") {
         // The URL may hold a password: it is never printed.
@@ -75,12 +95,9 @@ async fn build(addr: SocketAddr) -> Result<App, Box<dyn Error>> {
     Ok(App::new(MemoryStore::<User>::new(), addr))
 }
 
-/// The URL to open: the bound address, or loopback when bound to an
-/// unspecified one (`0.0.0.0` is not a place a browser can go).
-fn browse_url(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("http://localhost:{}/", addr.port())
-    } else {
-        format!("http://{addr}/")
-    }
+/// Ends the process with `err`'s message as it reads (an `Err` out of
+/// `main` would print its `Debug` form instead).
+fn exit_with(err: &dyn Display) -> ! {
+    eprintln!("Error: {err}");
+    std::process::exit(2)
 }

@@ -21,34 +21,40 @@ use tower_ws_ticket::{
 use super::child::{self, ChildAttach};
 use super::child_hub::ChildHub;
 use super::child_socket::{child_socket, drop_child};
+use super::endpoint::Endpoint;
 use super::page::{CLIENT_MODULE_PATH, client_module, page, protocols_page};
 use super::page_socket::{drop_page_sockets, page_socket};
 use super::sign_in::{me, sign_in, sign_out};
 use super::user::{SessionKey, User};
 use super::{access_log, origins, session};
+use crate::tls;
 
-/// The demo, built for a server listening on a known address (the Origin
-/// allowlist and the child's attach URL need it).
+/// The demo, built for a server listening on a known address, over HTTP
+/// or HTTPS (the Origin allowlist and the child's attach URL need both).
 #[derive(Debug)]
 pub struct App {
     router: Router,
     child: ChildAttach,
     revocations: Revocations<SessionKey>,
+    endpoint: Endpoint,
 }
 
 impl App {
     /// Builds the routes over the ticket store `store`, for a server bound
-    /// to `addr`, which pages may use from the origins
+    /// to `at` (a `SocketAddr` for plain HTTP, or an [`Endpoint`] with a
+    /// certificate for HTTPS), which pages may use from the origins
     /// [`page_origins`](origins::page_origins) lists for it.
     ///
     /// Generic over the store so that the example's `main.rs` can pick the
     /// memory store or, with `--features redis` and `REDIS_URL`, the Redis
     /// one.
-    pub fn new<T>(store: T, addr: SocketAddr) -> Self
+    pub fn new<T>(store: T, at: impl Into<Endpoint>) -> Self
     where
         T: TicketStore<Identity = User>,
     {
-        Self::assemble(store, addr, origins::page_origins(addr), Revocations::new())
+        let at = at.into();
+        let origins = origins::page_origins(&at);
+        Self::assemble(store, at, origins, Revocations::new())
     }
 
     /// [`new`](Self::new), with the page sockets' revocations kept in
@@ -58,13 +64,15 @@ impl App {
     /// sockets on all.
     pub fn with_revocations<T>(
         store: T,
-        addr: SocketAddr,
+        at: impl Into<Endpoint>,
         revocations: Revocations<SessionKey>,
     ) -> Self
     where
         T: TicketStore<Identity = User>,
     {
-        Self::assemble(store, addr, origins::page_origins(addr), revocations)
+        let at = at.into();
+        let origins = origins::page_origins(&at);
+        Self::assemble(store, at, origins, revocations)
     }
 
     /// [`new`](Self::new), with the origins pages may open the sockets
@@ -73,16 +81,16 @@ impl App {
     /// its bound address, a reverse proxy's say. The mint route admits
     /// them too, besides a page on the request's own host (it refuses
     /// cross-site requests only). Empty turns the sockets' allowlist off.
-    pub fn with_origins<T>(store: T, addr: SocketAddr, origins: Vec<String>) -> Self
+    pub fn with_origins<T>(store: T, at: impl Into<Endpoint>, origins: Vec<String>) -> Self
     where
         T: TicketStore<Identity = User>,
     {
-        Self::assemble(store, addr, origins, Revocations::new())
+        Self::assemble(store, at.into(), origins, Revocations::new())
     }
 
     fn assemble<T>(
         store: T,
-        addr: SocketAddr,
+        endpoint: Endpoint,
         origins: Vec<String>,
         revocations: Revocations<SessionKey>,
     ) -> Self
@@ -91,7 +99,7 @@ impl App {
     {
         if origins.is_empty() {
             tracing::warn!(
-                %addr,
+                addr = %endpoint.addr(),
                 "no Origin allowlist (none given, or listening on an unspecified address, \
                  whose host name browsers will use is unknown); tickets still stop cross-site \
                  sockets (the session cookie is SameSite=Strict, so no other site can mint)"
@@ -132,10 +140,10 @@ impl App {
         let Some(ChildCredential::Internal(credential)) = pub_layer.child_credential() else {
             unreachable!("the /api/pub layer is gated, with an internal credential")
         };
-        let child = ChildAttach::new(
-            format!("ws://{}/api/pub", child::dial_addr(addr)),
-            credential,
-        );
+        let mut child = ChildAttach::new(endpoint.dial_url("/api/pub"), credential);
+        if let Some(tls) = endpoint.tls() {
+            child = child.with_tls(tls.pinned_client());
+        }
 
         let mut mint = MintService::new(store)
             .peer_addr(peer_addr)
@@ -184,13 +192,19 @@ impl App {
                 child: ChildHub::default(),
                 revocations: revocations.clone(),
             })
-            .layer(session::layer());
+            .layer(session::layer(endpoint.tls().is_some()));
 
         Self {
             router,
             child,
             revocations,
+            endpoint,
         }
+    }
+
+    /// Where and how the app is served.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The page sockets' revocations: how many are live, for tests.
@@ -212,7 +226,9 @@ impl App {
     }
 
     /// Starts the child and serves on `listener` until the server fails;
-    /// the child stops with it.
+    /// the child stops with it. Over HTTPS, HTTP/2 and HTTP/1.1 by ALPN,
+    /// with WebSockets over both ([`tls::serve`]); over plain HTTP,
+    /// `axum::serve`.
     ///
     /// The access log wraps the whole router, so it logs every request,
     /// refusals and 404s included.
@@ -237,9 +253,18 @@ impl App {
             .layer(access_log::layer())
             .service(self.router);
         // ConnectInfo gives the layers and the mint route the peer address.
-        let make_service =
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
-        let served = serve(listener, make_service).await;
+        let served = match self.endpoint.tls() {
+            Some(server_tls) => {
+                tls::serve(listener, server_tls.acceptor(), service, ConnectInfo).await;
+                Ok(())
+            }
+            None => {
+                let make_service = ServiceExt::<Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(service);
+                serve(listener, make_service).await
+            }
+        };
         drop(child);
         served
     }

@@ -11,12 +11,20 @@
 //! turns off; the dashboard's log test proves at TRACE that the credential
 //! reaches no log.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::HeaderValue;
 use http::header::SEC_WEBSOCKET_PROTOCOL;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
@@ -30,18 +38,33 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Where and how the child attaches: the socket's URL, which carries no
-/// credential, and the internal credential it offers as a subprotocol.
-/// `Debug` shows the URL and redacts the credential.
+/// credential, the internal credential it offers as a subprotocol, and
+/// for a `wss:` URL the TLS client configuration it dials with. `Debug`
+/// shows the URL and redacts the credential.
 #[derive(Clone, Debug)]
 pub struct ChildAttach {
     url: String,
     credential: InternalCredential,
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl ChildAttach {
     /// Attaches to `url` (no credential in it) with `credential`.
     pub fn new(url: String, credential: InternalCredential) -> Self {
-        Self { url, credential }
+        Self {
+            url,
+            credential,
+            tls: None,
+        }
+    }
+
+    /// Dials a `wss:` URL with `tls`: the dashboard's child trusts exactly
+    /// the certificate its server shows
+    /// ([`ServerTls::pinned_client`](crate::tls::ServerTls::pinned_client)).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The URL the child dials: no credential in it, safe to print.
@@ -98,32 +121,15 @@ pub async fn run(attach: ChildAttach) {
     let mut ticks = 0u64;
     let started = Instant::now();
     loop {
-        let attached = match attach.request() {
-            Ok(request) => tokio_tungstenite::connect_async(request).await,
+        let published = match attach.request() {
+            Ok(request) => {
+                attach_and_publish(request, attach.tls.as_ref(), &mut ticks, started).await
+            }
             Err(err) => Err(err),
         };
-        match attached {
-            Ok((mut socket, _response)) => {
+        match published {
+            Ok(()) => {
                 backoff = BACKOFF_MIN;
-                let mut tick = tokio::time::interval(CHILD_TICK);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            ticks += 1;
-                            let text = format!(
-                                "tick {ticks} (child up {} s)",
-                                started.elapsed().as_secs()
-                            );
-                            if socket.send(tungstenite::Message::text(text)).await.is_err() {
-                                break;
-                            }
-                        }
-                        incoming = socket.next() => match incoming {
-                            Some(Ok(tungstenite::Message::Close(_)) | Err(_)) | None => break,
-                            Some(Ok(_)) => {}
-                        },
-                    }
-                }
                 tracing::info!(target: "dashboard::child", "socket dropped; reconnecting");
             }
             Err(err) => tracing::warn!(
@@ -135,6 +141,77 @@ pub async fn run(attach: ChildAttach) {
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Dials `request`'s host, over TLS with `tls` when given, opens the
+/// socket and publishes on it until it drops. Fails when it cannot attach.
+async fn attach_and_publish(
+    request: Request,
+    tls: Option<&Arc<ClientConfig>>,
+    ticks: &mut u64,
+    started: Instant,
+) -> Result<(), tungstenite::Error> {
+    let host = request.uri().host().unwrap_or_default();
+    // `[::1]` in a URL is `::1` to a resolver and to rustls.
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    match tls {
+        None => {
+            publish(
+                tokio_tungstenite::client_async(request, tcp).await?.0,
+                ticks,
+                started,
+            )
+            .await
+        }
+        Some(tls) => {
+            let name = ServerName::try_from(host)
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            let stream = TlsConnector::from(Arc::clone(tls))
+                .connect(name, tcp)
+                .await?;
+            publish(
+                tokio_tungstenite::client_async(request, stream).await?.0,
+                ticks,
+                started,
+            )
+            .await
+        }
+    }
+}
+
+/// Publishes a tick every [`CHILD_TICK`] on `socket` until it drops.
+async fn publish<S>(
+    mut socket: WebSocketStream<S>,
+    ticks: &mut u64,
+    started: Instant,
+) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut tick = tokio::time::interval(CHILD_TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                *ticks += 1;
+                let text = format!("tick {ticks} (child up {} s)", started.elapsed().as_secs());
+                if socket.send(tungstenite::Message::text(text)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            incoming = socket.next() => match incoming {
+                Some(Ok(tungstenite::Message::Close(_)) | Err(_)) | None => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `POST /api/child/drop` | closes the child's socket, to show it reconnect | [`child_socket`] |
 //!
 //! The other modules, one job each: [`user`] (who a ticket is for),
+//! [`endpoint`] (where it is served, over HTTP or HTTPS),
 //! [`origins`] (where requests may come from), [`access_log`] (tower-http's
 //! `TraceLayer`, credentials redacted), [`child_hub`] (what the child tells
 //! the pages), [`child`] (the in-process child itself), and [`app`], which
@@ -40,6 +41,7 @@ pub mod app;
 pub mod child;
 pub mod child_hub;
 pub mod child_socket;
+pub mod endpoint;
 pub mod origins;
 pub mod page;
 pub mod page_socket;
@@ -49,6 +51,7 @@ pub mod user;
 
 pub use app::{App, Shared};
 pub use child::{CHILD_TICK, ChildAttach};
+pub use endpoint::Endpoint;
 pub use page::{CLIENT_MODULE, CLIENT_MODULE_PATH, PAGE, PROTOCOLS_PAGE};
 pub use page_socket::{APP_PROTOCOL, REVOKED_REASON};
 pub use session::{SESSION_COOKIE, SESSION_LIFETIME};

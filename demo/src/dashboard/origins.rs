@@ -8,23 +8,26 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use tower_http::csrf::{CsrfLayer, ProtectionError};
 
+use super::endpoint::Endpoint;
+
 /// The origins a browser may open the sockets and mint tickets from: the
-/// bound address and, on loopback, `localhost` too. Empty when bound to an
-/// unspecified address such as `0.0.0.0`, whose host name is unknown.
-pub fn page_origins(addr: SocketAddr) -> Vec<String> {
+/// bound address and, on loopback, `localhost` too, in the endpoint's
+/// scheme (`https://…` over TLS). Empty when bound to an unspecified
+/// address such as `0.0.0.0`, whose host name is unknown.
+pub fn page_origins(endpoint: &Endpoint) -> Vec<String> {
+    let (scheme, addr) = (endpoint.scheme(), endpoint.addr());
     let ip = addr.ip();
     if ip.is_unspecified() {
         Vec::new()
     } else if ip.is_loopback() {
         vec![
-            format!("http://{addr}"),
-            format!("http://localhost:{}", addr.port()),
+            format!("{scheme}://{addr}"),
+            format!("{scheme}://localhost:{}", addr.port()),
         ]
     } else {
-        vec![format!("http://{addr}")]
+        vec![format!("{scheme}://{addr}")]
     }
 }
 
@@ -48,22 +51,35 @@ fn refuse_cross_site(_: ProtectionError) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+    use crate::tls::ServerTls;
 
     #[test]
     fn loopback_allows_localhost_too() {
         let addr: SocketAddr = "127.0.0.1:3000".parse().expect("addr");
         assert_eq!(
-            page_origins(addr),
+            page_origins(&addr.into()),
             ["http://127.0.0.1:3000", "http://localhost:3000"]
+        );
+    }
+
+    #[test]
+    fn https_pages_have_https_origins() {
+        let addr: SocketAddr = "127.0.0.1:3000".parse().expect("addr");
+        let tls = ServerTls::self_signed(addr).expect("a certificate");
+        assert_eq!(
+            page_origins(&Endpoint::https(addr, tls)),
+            ["https://127.0.0.1:3000", "https://localhost:3000"]
         );
     }
 
     #[test]
     fn unspecified_address_has_no_list() {
         let addr: SocketAddr = "0.0.0.0:3000".parse().expect("addr");
-        assert!(page_origins(addr).is_empty());
+        assert!(page_origins(&addr.into()).is_empty());
         let addr: SocketAddr = "192.0.2.7:80".parse().expect("addr");
-        assert_eq!(page_origins(addr), ["http://192.0.2.7:80"]);
+        assert_eq!(page_origins(&addr.into()), ["http://192.0.2.7:80"]);
     }
 }

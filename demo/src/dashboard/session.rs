@@ -37,13 +37,14 @@ const USER_KEY: &str = "user";
 /// The session layer: an in-memory store, and a cookie that page scripts
 /// cannot read (`HttpOnly`) and that no other site can make the browser
 /// send (`SameSite=Strict`), so no other site can mint a ticket with it.
-/// No `Secure`: the demo serves plain http on loopback; set it on https.
-pub fn layer() -> SessionManagerLayer<MemoryStore> {
+/// `Secure` (sent over HTTPS only) when `secure`, that is when the demo
+/// serves HTTPS; over plain HTTP a browser would not keep such a cookie.
+pub fn layer(secure: bool) -> SessionManagerLayer<MemoryStore> {
     SessionManagerLayer::new(MemoryStore::default())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(false)
+        .with_secure(secure)
         .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME))
 }
 
