@@ -9,9 +9,12 @@
 //!
 //! Each request logs `finished processing request` with its status and
 //! latency (INFO) inside a span like
-//! `request{method=GET uri=/api/ws?ticket=REDACTED}`.
+//! `request{method=GET version=HTTP/1.1 uri=/api/ws?ticket=REDACTED}`.
+//! The HTTP version tells how a socket arrived: a GET with `Upgrade` over
+//! HTTP/1.1 (answered 101), or an extended CONNECT over HTTP/2
+//! (`method=CONNECT version=HTTP/2.0`, answered 200).
 
-use axum::http::Request;
+use axum::http::{Request, Uri};
 use tower_http::LatencyUnit;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
@@ -32,8 +35,8 @@ pub fn layer() -> AccessLog {
         )
 }
 
-/// Makes each request's span from its method and its [`redact_uri`]d URI,
-/// and nothing else.
+/// Makes each request's span from its method, its HTTP version and its
+/// [`redact_uri`]d URI, and nothing else.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RedactedSpan;
 
@@ -43,7 +46,38 @@ impl<B> MakeSpan<B> for RedactedSpan {
             target: "dashboard::http",
             "request",
             method = %req.method(),
-            uri = %redact_uri(req.uri()),
+            version = ?req.version(),
+            uri = %redact_uri(&origin_form(req.uri())),
         )
+    }
+}
+
+/// The path and query of `uri`. An HTTP/2 request's URI also holds the
+/// scheme and authority (its `:scheme` and `:authority`), an HTTP/1.1
+/// one's most often not: the log names the path and query only, so that
+/// a line reads the same whichever version carried the request. (A URI
+/// without a path, a plain CONNECT's `host:port`, is kept whole.)
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(path_and_query) if uri.authority().is_some() => Uri::from(path_and_query.clone()),
+        _ => uri.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http2_uris_are_logged_as_path_and_query() {
+        for (uri, logged) in [
+            ("https://127.0.0.1:3443/api/ws", "/api/ws"),
+            ("https://localhost/api/ws?room=7", "/api/ws?room=7"),
+            ("/api/ws?x=1", "/api/ws?x=1"),
+            ("127.0.0.1:3443", "127.0.0.1:3443"),
+        ] {
+            let uri: Uri = uri.parse().expect("a URI");
+            assert_eq!(origin_form(&uri).to_string(), logged);
+        }
     }
 }
