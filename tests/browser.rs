@@ -18,10 +18,15 @@
 //! reconnecting with a fresh ticket, sign-out (the client's next mint gets
 //! 401 and it stops for good), the socket with and without an app protocol
 //! (`/protocols`), and a page whose Origin the socket's allowlist does not
-//! hold (the layer closes the socket with 4403 and the client stops). The
-//! server's access log
-//! is captured to count mint requests and to check that no socket URL
-//! carried a ticket. Screenshots of each state land in
+//! hold (the layer closes the socket with 4403 and the client stops).
+//! Then the same browser opens the demo over HTTPS (a self-signed
+//! certificate, `acceptInsecureCerts`): the page loads over HTTP/2, and so
+//! does its socket, as an extended CONNECT (RFC 8441): it opens with the
+//! ticket in `Sec-WebSocket-Protocol`, echoes, a replay is closed with
+//! 4401, the app protocol is negotiated, and sign-out closes it.
+//! The server's access log is captured to count mint requests, to check
+//! that no socket URL carried a ticket, and to see which HTTP version
+//! carried each socket. Screenshots of each state land in
 //! `target/browser-<state>.png`.
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
@@ -36,8 +41,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
-use tower_ws_ticket_demo::dashboard::{App, User};
+use tower_ws_ticket_demo::dashboard::{App, Endpoint, User};
 use tower_ws_ticket_demo::testkit::LogCapture;
+use tower_ws_ticket_demo::tls::ServerTls;
 
 /// How long the page may take to reach any one expected state.
 const WAIT: Duration = Duration::from_secs(20);
@@ -68,6 +74,12 @@ async fn the_page_keeps_one_socket_through_the_client_module() {
         )
     })
     .await;
+    // The demo as `TLS=self-signed cargo run --example dashboard` serves it.
+    let https = serve(|addr| {
+        let tls = ServerTls::self_signed(addr).expect("a self-signed certificate");
+        App::new(MemoryStore::<User>::new(), Endpoint::https(addr, tls))
+    })
+    .await;
 
     let browser = driver.connect(&chromium).await;
     let run = Run {
@@ -80,6 +92,7 @@ async fn the_page_keeps_one_socket_through_the_client_module() {
         run.dashboard(addr).await;
         run.protocols(addr).await;
         run.forbidden_origin(strict).await;
+        run.over_http2(https).await;
     })
     .catch_unwind()
     .await;
@@ -272,20 +285,7 @@ impl Run<'_> {
         b.goto(&format!("http://{addr}/protocols"))
             .await
             .expect("load /protocols");
-        for (row, selected) in [("with", "chat.v1"), ("without", "ws-ticket (marker)")] {
-            self.wait_for(
-                &format!("the socket {row} an app protocol: {selected}, echoed"),
-                &format!(
-                    "const row = document.getElementById({row}); \
-                     return row.querySelector('.selected').textContent === {selected} && \
-                     row.querySelector('.echo').dataset.tone === 'ok' && \
-                     row.querySelector('.state').textContent === 'stopped: closed';",
-                    row = json!(row),
-                    selected = json!(selected),
-                ),
-            )
-            .await;
-        }
+        self.protocol_rows().await;
         save_screenshot(b, "browser-protocols.png").await;
         assert_eq!(
             self.log.count("uri=/api/ws?", None),
@@ -342,6 +342,109 @@ impl Run<'_> {
         self.wait_text("connections", "0").await;
         self.wait_text("status", "stopped: forbidden").await;
         save_screenshot(b, "browser-forbidden.png").await;
+    }
+
+    /// The dashboard over HTTPS, as `TLS=self-signed` serves it: the page
+    /// over HTTP/2, and its socket too. Chromium sends a WebSocket over
+    /// HTTP/2 only on a connection whose server announced
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`; without it, it opens another
+    /// connection, HTTP/1.1, for each socket (which the access log shows
+    /// as `GET … version=HTTP/1.1`, and this phase refuses).
+    async fn over_http2(&self, https: SocketAddr) {
+        let b = self.browser;
+        let h2_sockets = || {
+            self.log
+                .count("method=CONNECT version=HTTP/2.0 uri=/api/ws}", Some(200))
+        };
+        let h1_sockets = || self.log.count("version=HTTP/1.1 uri=/api/ws}", None);
+        let (h2_before, h1_before) = (h2_sockets(), h1_sockets());
+        let mints_before = self.log.mints(Some(200));
+
+        b.goto(&format!("https://{https}/"))
+            .await
+            .expect("load the page over HTTPS");
+        self.wait_for(
+            "the sign-in form",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
+        let protocol = b
+            .execute(
+                "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+                vec![],
+            )
+            .await
+            .expect("read the page's protocol");
+        assert_eq!(protocol, json!("h2"), "the page did not load over HTTP/2");
+
+        // The client mints over HTTP/2 and opens the socket as an extended
+        // CONNECT, with the ticket in Sec-WebSocket-Protocol.
+        self.sign_in("Katherine Johnson").await;
+        self.wait_text("status", "open").await;
+        self.wait_text_containing("greeting", "Hello, Katherine Johnson!")
+            .await;
+        self.wait_text_containing("protocol", "ws-ticket (the marker")
+            .await;
+        self.say("hello over HTTP/2").await;
+        assert!(h2_sockets() > h2_before, "no socket arrived over HTTP/2");
+        assert_eq!(self.log.mints(Some(200)), mints_before + 1);
+
+        // A replayed ticket over HTTP/2: the layer answers the CONNECT 200
+        // and closes the stream's socket at once with 4401.
+        self.click("replay").await;
+        self.wait_text_containing("replay-result", "Replay refused with close code 4401")
+            .await;
+        save_screenshot(b, "browser-http2.png").await;
+
+        // The app's own protocol is negotiated over HTTP/2 as over HTTP/1.1.
+        b.goto(&format!("https://{https}/protocols"))
+            .await
+            .expect("load /protocols over HTTPS");
+        self.protocol_rows().await;
+
+        // Sign out: the server closes the page's socket with 4401, and the
+        // client stops.
+        b.goto(&format!("https://{https}/"))
+            .await
+            .expect("load the page over HTTPS");
+        self.wait_text("status", "open").await;
+        self.click("logout").await;
+        self.wait_text_containing("last-close", "4401").await;
+        self.wait_text("status", "stopped: signed out").await;
+
+        // Every socket of this phase went over HTTP/2 (the first, the
+        // replay's two, the protocols page's two, the one after it).
+        assert!(
+            h2_sockets() >= h2_before + 6,
+            "{} sockets over HTTP/2, expected 6",
+            h2_sockets() - h2_before
+        );
+        assert_eq!(h1_sockets(), h1_before, "a socket fell back to HTTP/1.1");
+        assert_eq!(
+            self.log.count("uri=/api/ws?", None),
+            0,
+            "a socket URL carried a query"
+        );
+    }
+
+    /// On `/protocols`, which opens two sockets: the one offering
+    /// `chat.v1` beside the ticket gets it, the one offering no app
+    /// protocol gets the marker; both echo.
+    async fn protocol_rows(&self) {
+        for (row, selected) in [("with", "chat.v1"), ("without", "ws-ticket (marker)")] {
+            self.wait_for(
+                &format!("the socket {row} an app protocol: {selected}, echoed"),
+                &format!(
+                    "const row = document.getElementById({row}); \
+                     return row.querySelector('.selected').textContent === {selected} && \
+                     row.querySelector('.echo').dataset.tone === 'ok' && \
+                     row.querySelector('.state').textContent === 'stopped: closed';",
+                    row = json!(row),
+                    selected = json!(selected),
+                ),
+            )
+            .await;
+        }
     }
 
     async fn sign_in(&self, name: &str) {
@@ -550,9 +653,14 @@ impl Chromedriver {
         driver
     }
 
-    /// A headless Chromium session with a fresh profile.
+    /// A headless Chromium session with a fresh profile, which accepts the
+    /// HTTPS demo's self-signed certificate.
     async fn connect(&self, chromium: &Path) -> Client {
         let mut capabilities = serde_json::Map::new();
+        // WebDriver's own switch for untrusted certificates: with it,
+        // Chromium loads the page, keeps its HTTP/2 connection and sends
+        // the sockets over it; no command-line flag is needed.
+        capabilities.insert("acceptInsecureCerts".to_owned(), json!(true));
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
             json!({
