@@ -76,9 +76,10 @@ impl App {
     }
 
     /// [`new`](Self::new), with the origins pages may open the sockets
-    /// from given explicitly (`http://host:port`, as a browser sends
-    /// `Origin`): for a server that browsers reach under another name than
-    /// its bound address, a reverse proxy's say. The mint route admits
+    /// from given explicitly (`http://host:port`, or `https://…` for pages
+    /// served over HTTPS, as a browser sends `Origin`): for a server that
+    /// browsers reach under another name than its bound address, a
+    /// reverse proxy's say. The mint route admits
     /// them too, besides a page on the request's own host (it refuses
     /// cross-site requests only). Empty turns the sockets' allowlist off.
     pub fn with_origins<T>(store: T, at: impl Into<Endpoint>, origins: Vec<String>) -> Self
