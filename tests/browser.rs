@@ -48,6 +48,10 @@ use tower_ws_ticket_demo::tls::ServerTls;
 /// How long the page may take to reach any one expected state.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// How long a sign-in lasts on the demo whose session the page watches
+/// run out.
+const SHORT_SESSION: Duration = Duration::from_secs(4);
+
 /// How long a stopped client is watched for mint requests it should not
 /// make: several times its first backoff (250 to 500 ms).
 const QUIET: Duration = Duration::from_secs(3);
@@ -74,6 +78,13 @@ async fn the_page_keeps_one_socket_through_the_client_module() {
         )
     })
     .await;
+    // The demo as `SESSION_SECS=4 cargo run --example dashboard` serves it.
+    let expiring = serve(|addr| {
+        let app = App::new(MemoryStore::<User>::new(), addr);
+        app.session_lifetime().set(SHORT_SESSION);
+        app
+    })
+    .await;
     // The demo as `TLS=self-signed cargo run --example dashboard` serves it.
     let https = serve(|addr| {
         let tls = ServerTls::self_signed(addr).expect("a self-signed certificate");
@@ -92,6 +103,7 @@ async fn the_page_keeps_one_socket_through_the_client_module() {
         run.dashboard(addr).await;
         run.protocols(addr).await;
         run.forbidden_origin(strict).await;
+        run.session_runs_out(expiring).await;
         run.over_http2(https).await;
     })
     .catch_unwind()
@@ -445,6 +457,44 @@ impl Run<'_> {
             )
             .await;
         }
+    }
+
+    /// A sign-in that runs out: the page counts the session down, the
+    /// server closes the socket with 4401 "expired" at its end, the client's
+    /// next mint gets 401, and the page says the session expired.
+    async fn session_runs_out(&self, addr: SocketAddr) {
+        let b = self.browser;
+        b.goto(&format!("http://{addr}/"))
+            .await
+            .expect("load the page");
+        self.wait_for(
+            "the sign-in form",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
+        self.sign_in("Grace").await;
+        self.wait_text("status", "open").await;
+        self.wait_for(
+            "the session's end on the page",
+            "const ends = document.getElementById('session-ends'); \
+             return !ends.hidden && Number(ends.dataset.left) <= 4 && \
+             !document.getElementById('renew').hidden;",
+        )
+        .await;
+        save_screenshot(b, "browser-session-ending.png").await;
+        self.wait_for(
+            "the session-expired notice",
+            "return !document.getElementById('session-expired').hidden && \
+             document.getElementById('signed-out').hidden;",
+        )
+        .await;
+        self.wait_text("status", "stopped: signed out").await;
+        self.wait_text_containing("status-note", "The session expired")
+            .await;
+        self.wait_text_containing("client-log", "close 4401 “expired”")
+            .await;
+        self.wait_text_containing("client-log", "mint 401").await;
+        save_screenshot(b, "browser-session-expired.png").await;
     }
 
     async fn sign_in(&self, name: &str) {

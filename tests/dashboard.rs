@@ -11,6 +11,8 @@
 //! What the demo logs over a whole session is checked apart, at TRACE
 //! level, in `tests/dashboard_log.rs`.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use futures_util::SinkExt as _;
 use futures_util::future::join_all;
@@ -186,6 +188,15 @@ async fn assert_closed_as_revoked<S>(socket: &mut S)
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
+    assert_closed_with(socket, dashboard::REVOKED_REASON).await;
+}
+
+/// Asserts that `socket` closes with 4401 and `reason`, past any child
+/// news sent before the close.
+async fn assert_closed_with<S>(socket: &mut S, reason: &str)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     let frame = loop {
         match tokio::time::timeout(testkit::STEP, futures_util::StreamExt::next(socket)).await {
             Ok(Some(Ok(Message::Close(Some(frame))))) => break frame,
@@ -194,7 +205,71 @@ where
         }
     };
     assert_eq!(u16::from(frame.code), CLOSE_UNAUTHORIZED);
-    assert_eq!(frame.reason.as_str(), dashboard::REVOKED_REASON);
+    assert_eq!(frame.reason.as_str(), reason);
+}
+
+/// Who `/api/me`'s answer `body` names.
+fn user_of(body: &str) -> String {
+    let me: serde_json::Value = serde_json::from_str(body).expect("json");
+    me["user"].as_str().expect("a user").to_owned()
+}
+
+/// When the session on `cookie` ends, as `/api/me` says.
+async fn session_end(demo: &Demo, cookie: &str) -> SystemTime {
+    let (status, body) = demo.me(cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    let me: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let ms = me["expires_at_ms"].as_u64().expect("expires_at_ms");
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A session's end ends its socket at that instant (4401 "expired"), and
+/// the mint route then answers 401; renewed before its end, the session
+/// mints a ticket whose socket outlives the old end.
+#[tokio::test]
+async fn the_socket_ends_with_the_session_unless_it_is_renewed() {
+    let demo = start().await;
+    demo.session_lifetime.set(Duration::from_secs(2));
+
+    let ada = demo.sign_in("Ada").await;
+    let ends = session_end(&demo, &ada).await;
+    let (mut socket, _) = demo.connect_page(&demo.mint(&ada).await, &[]).await;
+    next_of_kind(&mut socket, "greeting").await;
+    assert_closed_with(&mut socket, "expired").await;
+    // The end is in whole milliseconds, floored.
+    assert!(
+        SystemTime::now() + Duration::from_millis(1) >= ends,
+        "closed early"
+    );
+    assert!(
+        SystemTime::now() < ends + Duration::from_secs(1),
+        "closed late"
+    );
+    assert_eq!(
+        demo.post("/api/auth/ws-ticket", Some(&ada)).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let bob = demo.sign_in("Bob").await;
+    let first_end = session_end(&demo, &bob).await;
+    let (mut socket, _) = demo.connect_page(&demo.mint(&bob).await, &[]).await;
+    next_of_kind(&mut socket, "greeting").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        demo.post("/api/session/renew", Some(&bob)).await,
+        StatusCode::OK
+    );
+    let renewed_end = session_end(&demo, &bob).await;
+    assert!(
+        renewed_end > first_end,
+        "{renewed_end:?} after {first_end:?}"
+    );
+    // The socket keeps the end its ticket carried...
+    assert_closed_with(&mut socket, "expired").await;
+    // ...and a fresh ticket carries the new one.
+    let (mut again, _) = demo.connect_page(&demo.mint(&bob).await, &[]).await;
+    next_of_kind(&mut again, "greeting").await;
+    assert_eq!(echo(&mut again, "still here").await, "still here");
 }
 
 /// Signing out revokes the session: its sockets close with 4401, its
@@ -259,7 +334,7 @@ async fn minting_needs_a_live_session() {
 
     let (status, body) = demo.me(&cookie).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, r#"{"user":"Linus"}"#);
+    assert_eq!(user_of(&body), "Linus");
 
     assert_eq!(
         demo.post("/logout", Some(&cookie)).await,
@@ -295,7 +370,7 @@ async fn sign_out_clears_the_cookie_and_sign_in_renews_the_session_id() {
     let second = set_cookie.split(';').next().expect("a cookie pair");
     assert_ne!(second, first);
     assert_eq!(demo.me(&first).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(demo.me(second).await.1, r#"{"user":"Grace"}"#);
+    assert_eq!(user_of(&demo.me(second).await.1), "Grace");
 
     // Sign-out answers with a cookie that the browser drops at once.
     let request = Request::post(demo.http("/logout"))
@@ -334,7 +409,7 @@ async fn sign_in_refuses_bad_names() {
     assert_eq!(echo(&mut socket, "ok").await, "ok");
     let cookie = demo.sign_in("  padded  ").await;
     let (_, body) = demo.me(&cookie).await;
-    assert_eq!(body, r#"{"user":"padded"}"#);
+    assert_eq!(user_of(&body), "padded");
 }
 
 #[tokio::test]
@@ -434,7 +509,7 @@ async fn cross_site_posts_are_refused() {
         }
     }
     // The cross-site sign-out did not end the session.
-    assert_eq!(demo.me(&cookie).await.1, r#"{"user":"Ada"}"#);
+    assert_eq!(user_of(&demo.me(&cookie).await.1), "Ada");
 
     // The page's own POSTs pass.
     let same_origin = [

@@ -9,6 +9,7 @@
 //! ADDR=127.0.0.1:0 cargo run --example dashboard # any free port
 //! TLS=self-signed cargo run --example dashboard  # https://, HTTP/2, a certificate made at start
 //! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run --example dashboard # https:// with your own
+//! SESSION_SECS=45 cargo run --example dashboard  # sign-ins (and their sockets) end after 45 s
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example dashboard --features redis
 //! RUST_LOG=debug cargo run --example dashboard   # more detail
 //! ```
@@ -20,6 +21,7 @@
 
 use std::error::Error;
 use std::fmt::Display;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tower_ws_ticket::MemoryStore;
@@ -39,6 +41,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // Read before binding: a mistake in TLS, TLS_CERT or TLS_KEY stops
     // the demo at once, with what to change.
     let tls = TlsChoice::from_env().unwrap_or_else(|err| exit_with(&err));
+    let session_lifetime = session_lifetime().unwrap_or_else(|err| exit_with(&err));
     let requested = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
     let listener = TcpListener::bind(&requested).await.map_err(|err| {
         format!("cannot listen on {requested}: {err} (set ADDR, for example ADDR=127.0.0.1:0)")
@@ -60,6 +63,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let url = endpoint.browse_url("/");
     let app = build(endpoint).await?;
+    app.session_lifetime().set(session_lifetime);
     println!("dashboard demo: open {url}");
     app.serve(listener).await?;
     Ok(())
@@ -93,6 +97,20 @@ async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
     }
     tracing::info!(target: "dashboard", "ticket store: in memory");
     Ok(App::new(MemoryStore::<User>::new(), addr))
+}
+
+/// How long a sign-in lasts: `SESSION_SECS` (whole seconds, at least 1),
+/// or 8 hours.
+fn session_lifetime() -> Result<Duration, String> {
+    let Ok(raw) = std::env::var("SESSION_SECS") else {
+        return Ok(tower_ws_ticket_demo::dashboard::SESSION_LIFETIME);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "SESSION_SECS must be a whole number of seconds, at least 1 (got {raw:?})"
+        )),
+    }
 }
 
 /// Ends the process with `err`'s message as it reads (an `Err` out of

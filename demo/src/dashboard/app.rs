@@ -24,7 +24,8 @@ use super::child_socket::{child_socket, drop_child};
 use super::endpoint::Endpoint;
 use super::page::{CLIENT_MODULE_PATH, client_module, page, protocols_page};
 use super::page_socket::{drop_page_sockets, page_socket};
-use super::sign_in::{me, sign_in, sign_out};
+use super::session::Lifetime;
+use super::sign_in::{me, renew, sign_in, sign_out};
 use super::user::{SessionKey, User};
 use super::{access_log, origins, session};
 use crate::tls;
@@ -37,6 +38,7 @@ pub struct App {
     child: ChildAttach,
     revocations: Revocations<SessionKey>,
     endpoint: Endpoint,
+    session_lifetime: Lifetime,
 }
 
 impl App {
@@ -126,7 +128,9 @@ impl App {
         let page_layer = allow(WsTicketLayer::new(store.clone()))
             .accept_then_close()
             .audit_label(|user: &User| user.name.clone())
-            .revocations(revocations.clone(), |user: &User| user.session);
+            .revocations(revocations.clone(), |user: &User| user.session)
+            // The socket ends when the session does: 4401 "expired".
+            .expires_at(|user: &User| user.expires);
         // The child's socket: the internal credential only. A ticket sent
         // here is refused (401) without being consumed. HTTP statuses, the
         // default: the child is no browser, and reads them.
@@ -158,6 +162,7 @@ impl App {
         // session's user into the `User` that MintService reads from the
         // extensions. It leaves anonymous requests alone; MintService
         // answers them 401.
+        let session_lifetime = Lifetime::default();
         let signed_in = Router::new()
             .route_service("/api/auth/ws-ticket", mint)
             .route("/api/me", get(me))
@@ -168,6 +173,7 @@ impl App {
         let posts = Router::new()
             .route("/login", post(sign_in))
             .route("/logout", post(sign_out))
+            .route("/api/session/renew", post(renew))
             .route("/api/ws/drop", post(drop_page_sockets))
             .route("/api/child/drop", post(drop_child))
             .route_layer(origins::csrf());
@@ -192,6 +198,7 @@ impl App {
             .with_state(Shared {
                 child: ChildHub::default(),
                 revocations: revocations.clone(),
+                session_lifetime: session_lifetime.clone(),
             })
             .layer(session::layer(endpoint.tls().is_some()));
 
@@ -200,7 +207,14 @@ impl App {
             child,
             revocations,
             endpoint,
+            session_lifetime,
         }
+    }
+
+    /// How long a sign-in lasts (8 hours unless set): change it with
+    /// [`Lifetime::set`], for sign-ins and renewals from then on.
+    pub fn session_lifetime(&self) -> &Lifetime {
+        &self.session_lifetime
     }
 
     /// Where and how the app is served.
@@ -281,6 +295,14 @@ pub struct Shared {
     /// The page sockets, by sign-in: the drop button and sign-out close
     /// them through it.
     pub revocations: Revocations<SessionKey>,
+    /// How long a sign-in lasts.
+    pub session_lifetime: Lifetime,
+}
+
+impl FromRef<Shared> for Lifetime {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.session_lifetime.clone()
+    }
 }
 
 impl FromRef<Shared> for ChildHub {

@@ -54,5 +54,5 @@ pub use child::{CHILD_TICK, ChildAttach};
 pub use endpoint::Endpoint;
 pub use page::{CLIENT_MODULE, CLIENT_MODULE_PATH, PAGE, PROTOCOLS_PAGE};
 pub use page_socket::{APP_PROTOCOL, REVOKED_REASON};
-pub use session::{SESSION_COOKIE, SESSION_LIFETIME};
+pub use session::{Lifetime, SESSION_COOKIE, SESSION_LIFETIME};
 pub use user::{MAX_NAME_CHARS, SessionKey, User};

@@ -1,4 +1,5 @@
-//! The stand-in sign-in: `POST /login`, `POST /logout`, `GET /api/me`.
+//! The stand-in sign-in: `POST /login`, `POST /logout`, `GET /api/me`,
+//! and `POST /api/session/renew` ("Stay signed in").
 //!
 //! It takes any well-formed name and no password; put your own
 //! authentication in [`sign_in`] (or use axum-login, see
@@ -9,6 +10,8 @@
 //! CSRF layer ([`origins::csrf`](super::origins::csrf)): a form on another
 //! site cannot sign a visitor in as someone else (login CSRF) or out.
 
+use std::time::UNIX_EPOCH;
+
 use axum::extract::{Extension, Form, State};
 use axum::http::StatusCode;
 use axum::http::header::CACHE_CONTROL;
@@ -17,7 +20,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use tower_ws_ticket::Revocations;
 
-use super::session;
+use super::session::{self, Lifetime};
 use super::user::{SessionKey, User};
 
 /// The sign-in form.
@@ -27,13 +30,18 @@ pub struct SignInForm {
     pub user: String,
 }
 
-/// `POST /login`: signs in with any well-formed name, then back to the
-/// page. A refused name goes back with `?signin=invalid` and no session.
-pub async fn sign_in(session: Session, Form(form): Form<SignInForm>) -> Response {
+/// `POST /login`: signs in with any well-formed name, for the session's
+/// [`Lifetime`], then back to the page. A refused name goes back with
+/// `?signin=invalid` and no session.
+pub async fn sign_in(
+    session: Session,
+    State(lifetime): State<Lifetime>,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let Some(user) = User::from_sign_in(&form.user) else {
         return Redirect::to("/?signin=invalid").into_response();
     };
-    if let Err(err) = session::start(&session, &user).await {
+    if let Err(err) = session::start(&session, &user, &lifetime).await {
         return session::store_failed(&err);
     }
     tracing::info!(target: "dashboard", user = %user.name, "signed in");
@@ -60,17 +68,43 @@ pub async fn sign_out(
     Redirect::to("/").into_response()
 }
 
-/// `GET /api/me`: who is signed in, `{"user": "..."}`, or 401. The page
-/// asks this first, so an anonymous visit does not show up in the logs as
-/// a refused mint. It sits behind [`session::identify`], so it sees what
-/// the mint route sees.
+/// `POST /api/session/renew` ("Stay signed in"): the session ends one
+/// [`Lifetime`] from now; answers like [`me`], or 401 when nobody is
+/// signed in. The socket open now still ends at the old expiry (its ticket
+/// carried it); the page's client then mints a ticket with the new one
+/// and reconnects.
+pub async fn renew(session: Session, State(lifetime): State<Lifetime>) -> Response {
+    match session::renew(&session, &lifetime).await {
+        Ok(Some(user)) => {
+            tracing::info!(target: "dashboard", user = %user.name, "session renewed");
+            who(&user)
+        }
+        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(err) => session::store_failed(&err),
+    }
+}
+
+/// `GET /api/me`: who is signed in and until when,
+/// `{"user": "...", "expires_at_ms": 1765000000000}`, or 401. The page asks
+/// this first, so an anonymous visit does not show up in the logs as a
+/// refused mint. It sits behind [`session::identify`], so it sees what the
+/// mint route sees.
 pub async fn me(user: Option<Extension<User>>) -> Response {
     match user {
-        Some(Extension(user)) => (
-            [(CACHE_CONTROL, "no-store")],
-            axum::Json(serde_json::json!({ "user": user.name })),
-        )
-            .into_response(),
+        Some(Extension(user)) => who(&user),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+/// `{"user": ..., "expires_at_ms": ...}`, not to be cached.
+fn who(user: &User) -> Response {
+    let expires_at_ms = user
+        .expires
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+    (
+        [(CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "user": user.name, "expires_at_ms": expires_at_ms })),
+    )
+        .into_response()
 }

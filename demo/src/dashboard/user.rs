@@ -1,6 +1,8 @@
 //! Who a ticket is for: the [`User`] a sign-in puts in the session, and
 //! the identity the mint route binds to every ticket it mints.
 
+use std::time::SystemTime;
+
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted user name, in characters.
@@ -15,6 +17,11 @@ pub struct User {
     pub name: String,
     /// Which sign-in this is: sockets opened with its tickets belong to it.
     pub session: SessionKey,
+    /// When the sign-in ends: the session's expiry, as the auth gate
+    /// ([`session::identify`](super::session::identify)) read it when the
+    /// ticket was minted. The socket layer ends the ticket's socket then.
+    #[serde(default)]
+    pub expires: Option<SystemTime>,
 }
 
 impl User {
@@ -30,6 +37,7 @@ impl User {
         ((1..=MAX_NAME_CHARS).contains(&count) && name.chars().all(allowed)).then(|| Self {
             name: name.to_owned(),
             session: SessionKey::new(),
+            expires: None,
         })
     }
 }

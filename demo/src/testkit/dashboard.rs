@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tower_ws_ticket::{MemoryStore, TicketStore};
 
 use super::{STEP, Socket};
-use crate::dashboard::{App, ChildAttach, SESSION_COOKIE, User};
+use crate::dashboard::{App, ChildAttach, Lifetime, SESSION_COOKIE, User};
 
 /// A dashboard served on a free loopback port, its child running.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct Demo {
     pub addr: SocketAddr,
     /// How the child attaches, the internal credential included.
     pub child: ChildAttach,
+    /// How long its sign-ins last (8 hours unless a test sets it).
+    pub session_lifetime: Lifetime,
 }
 
 impl Demo {
@@ -39,8 +41,13 @@ impl Demo {
         let addr = listener.local_addr().expect("local addr");
         let app = App::new(store, addr);
         let child = app.child_attach().clone();
+        let session_lifetime = app.session_lifetime().clone();
         tokio::spawn(async move { app.serve(listener).await.expect("demo server") });
-        Self { addr, child }
+        Self {
+            addr,
+            child,
+            session_lifetime,
+        }
     }
 
     /// `http://<addr><path>`.
