@@ -37,6 +37,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Uri};
 
 use crate::error::Redacted;
+use crate::metric;
 pub use crate::reject::{MintRejectReason, RejectReason};
 use crate::wire::{self, CredentialKind};
 
@@ -127,6 +128,7 @@ impl<I> Auditor<I> {
 
     pub(crate) fn emit(&self, event: &AuditEvent<'_>) {
         trace(event);
+        measure(event);
         if let Some(hook) = &self.hook {
             hook(event);
         }
@@ -161,6 +163,17 @@ impl<I> fmt::Debug for Auditor<I> {
 }
 
 const TARGET: &str = "tower_ws_ticket::audit";
+
+/// Moves the event's counter: the metrics follow the audit trail, one
+/// event, one count, labelled with the short names the log shows.
+fn measure(event: &AuditEvent<'_>) {
+    match *event {
+        AuditEvent::Minted { .. } => metric::minted(),
+        AuditEvent::Consumed { credential, .. } => metric::admitted(credential),
+        AuditEvent::Rejected { reason, .. } => metric::refused(reason.as_str()),
+        AuditEvent::MintRejected { reason, .. } => metric::mint_refused(reason.as_str()),
+    }
+}
 
 /// A `tracing` event at a level the table gives: tracing's macros take
 /// the level as a constant, so each level the table uses is one arm.

@@ -13,6 +13,8 @@
 //                 subprotocol channel, close codes, CredentialKind, finding a
 //                 credential in a request and removing it
 //     origin      Origin allowlists and same-origin checks
+//     metric      the metrics (feature "metrics"): names, one call each, the
+//                 store-latency timer; empty without the feature
 //     reject      what a rejection gets, one table: RejectReason and
 //                 MintRejectReason -> short name (log field, metric label),
 //                 HTTP status, close code and close reason, audit level;
@@ -57,6 +59,7 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 pub mod layer;
+mod metric;
 pub mod mint;
 pub mod origin;
 pub mod peer;

@@ -23,6 +23,7 @@ use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor, Delivery, RejectReason};
 use crate::credential::{InternalCredential, SessionToken};
 use crate::error::{Redacted, TicketError};
+use crate::metric::{Op, Timed};
 use crate::origin::AllowedOrigins;
 use crate::peer::PeerExtractor;
 use crate::revoke::Revocable;
@@ -142,9 +143,10 @@ impl<T: TicketStore> Settings<T> {
         }
     }
 
-    /// Consumes a presented ticket for the layer's audience.
-    pub(crate) fn consume(&self, presented: &str) -> T::ConsumeFuture {
-        self.store.consume_ticket(presented, self.audience.as_ref())
+    /// Consumes a presented ticket for the layer's audience, timed.
+    pub(crate) fn consume(&self, presented: &str) -> Timed<T::ConsumeFuture> {
+        let consume = self.store.consume_ticket(presented, self.audience.as_ref());
+        Timed::new(consume, Op::Consume)
     }
 
     /// Loopback mode's rule for `?token=`: the mode is on, the peer is

@@ -15,6 +15,7 @@ use tower_service::Service;
 use super::RejectionResponse;
 use super::admission::{Config, Handoff};
 use super::subprotocol::Selection;
+use crate::metric::Timed;
 use crate::store::TicketStore;
 
 pin_project! {
@@ -40,7 +41,7 @@ pin_project! {
         // request waits beside it, boxed so that the future stays small (and
         // cheap to move) on every other path.
         Consuming {
-            consume: T::ConsumeFuture,
+            consume: Timed<T::ConsumeFuture>,
             waiting: Option<Box<Waiting<S, T, R, ReqBody>>>,
         },
         // Not an upgrade: the inner service's answer, as it is.
@@ -95,7 +96,7 @@ where
     }
 
     pub(crate) fn consuming(
-        consume: T::ConsumeFuture,
+        consume: Timed<T::ConsumeFuture>,
         request: Request<ReqBody>,
         handoff: Handoff,
         inner: S,

@@ -12,6 +12,7 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 
 use super::response::Minting;
+use crate::metric::Timed;
 use crate::store::TicketStore;
 
 pin_project! {
@@ -34,7 +35,7 @@ pin_project! {
         // The store is minting.
         Minting {
             #[pin]
-            future: T::MintFuture,
+            future: Timed<T::MintFuture>,
             minting: Option<Minting<T::Identity>>,
         },
         // Answered without the store.
@@ -45,7 +46,7 @@ pin_project! {
 }
 
 impl<T: TicketStore> ResponseFuture<T> {
-    pub(crate) fn minting(future: T::MintFuture, minting: Minting<T::Identity>) -> Self {
+    pub(crate) fn minting(future: Timed<T::MintFuture>, minting: Minting<T::Identity>) -> Self {
         Self {
             kind: Kind::Minting {
                 future,

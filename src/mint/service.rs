@@ -17,6 +17,7 @@ use super::future::ResponseFuture;
 use super::response::{Minting, rejection};
 use crate::audience::Audience;
 use crate::audit::{AuditEvent, Auditor, MintRejectReason};
+use crate::metric::{Op, Timed};
 use crate::origin::{AllowedOrigins, ConfigError, is_same_origin};
 use crate::peer::{DefaultPeer, PeerExtractor};
 use crate::store::TicketStore;
@@ -193,7 +194,7 @@ impl<T: TicketStore, B> Service<Request<B>> for MintService<T> {
             peer,
         };
         let minted = self.store.mint_ticket(identity, self.audience.as_ref());
-        ResponseFuture::minting(minted, minting)
+        ResponseFuture::minting(Timed::new(minted, Op::Mint), minting)
     }
 }
 

@@ -69,7 +69,8 @@ impl RevokeReason {
 }
 
 /// Fired once, for the first of its causes (a revocation, the deadline);
-/// never reset.
+/// never reset. One per live socket's registration, so it also keeps the
+/// `ws_ticket_sockets` gauge.
 #[derive(Debug)]
 pub(crate) struct Signal {
     /// 0 until fired, then the [`RevokeReason`]'s code.
@@ -82,6 +83,7 @@ pub(crate) struct Signal {
 
 impl Signal {
     pub(crate) fn new(deadline: Option<Deadline>) -> Self {
+        crate::metric::sockets(1);
         Self {
             reason: AtomicU8::new(0),
             event: Event::new(),
@@ -100,6 +102,7 @@ impl Signal {
             .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
         if first {
+            crate::metric::revoked(reason.as_str());
             self.event.notify(usize::MAX);
         }
         first
@@ -116,6 +119,7 @@ impl Signal {
 
 impl Drop for Signal {
     fn drop(&mut self) {
+        crate::metric::sockets(-1);
         if let Some(deadline) = &self.deadline {
             deadline::cancel(deadline);
         }
