@@ -735,3 +735,67 @@ async fn the_demo_runs_on_redis() {
     assert_eq!(testkit::refused_close_code(&url).await, CLOSE_UNAUTHORIZED);
     child_news_containing(&mut socket, "tick").await;
 }
+
+/// `GET /metrics`: the status, the content type and the text.
+async fn metrics_text(demo: &Demo) -> (StatusCode, String, String) {
+    let request = Request::get(demo.http("/metrics"))
+        .body(Full::<Bytes>::default())
+        .expect("request");
+    let (status, headers, body) = testkit::send(request).await;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|value| value.to_str().expect("ASCII").to_owned())
+        .unwrap_or_default();
+    (status, content_type, body)
+}
+
+/// The value of `series` (its name and labels as Prometheus renders them)
+/// in a `/metrics` text; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `/metrics` after a real client connected: the mint, the admitted
+/// ticket, a refusal, the open socket and the store's latency all show,
+/// and nothing of the ticket or the user. The recorder is the process's
+/// (other tests here move the same counters), so the counts are compared
+/// as "at least".
+#[tokio::test]
+async fn metrics_show_what_a_real_client_did() {
+    let demo = start().await;
+    let (_, _, before) = metrics_text(&demo).await;
+    let cookie = demo.sign_in("Metrics Ada").await;
+    let ticket = demo.mint(&cookie).await;
+    let (mut socket, _) = demo.connect_page(&ticket, &[]).await;
+    next_of_kind(&mut socket, "greeting").await;
+    assert_eq!(
+        testkit::refused_close_code(&demo.ws("/api/ws")).await,
+        CLOSE_UNAUTHORIZED
+    );
+
+    let (status, content_type, after) = metrics_text(&demo).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    for series in [
+        "ws_ticket_minted_total",
+        "ws_ticket_admitted_total{credential=\"ticket\"}",
+        "ws_ticket_refused_total{reason=\"missing\"}",
+        "ws_ticket_store_seconds_count{op=\"mint\"}",
+        "ws_ticket_store_seconds_count{op=\"consume\"}",
+    ] {
+        assert!(moved(series) >= 1.0, "{series} did not move:\n{after}");
+    }
+    // The socket is open, and holds a revocation handle.
+    assert!(sample(&after, "ws_ticket_sockets") >= 1.0, "{after}");
+    // Store latency as a histogram, with buckets a PromQL quantile reads.
+    assert!(
+        after.contains("ws_ticket_store_seconds_bucket{op=\"consume\",le="),
+        "{after}"
+    );
+    assert!(!after.contains(&ticket[4..]), "the ticket is in /metrics");
+    assert!(!after.contains("Metrics Ada"), "an identity is in /metrics");
+    drop(socket);
+}

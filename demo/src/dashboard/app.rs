@@ -22,6 +22,7 @@ use super::child::{self, ChildAttach};
 use super::child_hub::ChildHub;
 use super::child_socket::{child_socket, drop_child};
 use super::endpoint::Endpoint;
+use super::metrics::{self, metrics};
 use super::page::{CLIENT_MODULE_PATH, client_module, page, protocols_page};
 use super::page_socket::{drop_page_sockets, page_socket};
 use super::session::Lifetime;
@@ -100,6 +101,8 @@ impl App {
     where
         T: TicketStore<Identity = User>,
     {
+        // Before any traffic: what is recorded before it is lost.
+        metrics::install();
         if origins.is_empty() {
             tracing::warn!(
                 addr = %endpoint.addr(),
@@ -191,6 +194,7 @@ impl App {
             .route("/", get(page))
             .route("/protocols", get(protocols_page))
             .route(CLIENT_MODULE_PATH, get(client_module))
+            .route("/metrics", get(metrics))
             .merge(signed_in)
             .merge(posts)
             .merge(page_ws)

@@ -19,6 +19,7 @@
 //! | `POST /api/auth/ws-ticket` | `MintService`: a ticket for the signed-in user | [`app`] |
 //! | `GET /api/ws` | the page's socket, behind `WsTicketLayer` (ticket in `Sec-WebSocket-Protocol`, refusals as close codes): greets, echoes | [`page_socket`] |
 //! | `POST /api/ws/drop` | revokes the caller's sign-in, keeping the session: its page sockets close with 4401, and the client mints again and reconnects | [`page_socket`] |
+//! | `GET /metrics` | the crate's metrics, Prometheus text format; the page's panel draws them | [`metrics`] |
 //! | `GET /api/pub` | the child's socket: the internal credential only, in `Sec-WebSocket-Protocol` | [`child_socket`] |
 //! | `POST /api/child/drop` | closes the child's socket, to show it reconnect | [`child_socket`] |
 //!
@@ -42,6 +43,7 @@ pub mod child;
 pub mod child_hub;
 pub mod child_socket;
 pub mod endpoint;
+pub mod metrics;
 pub mod origins;
 pub mod page;
 pub mod page_socket;
