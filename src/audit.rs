@@ -170,8 +170,8 @@ fn measure(event: &AuditEvent<'_>) {
     match *event {
         AuditEvent::Minted { .. } => metric::minted(),
         AuditEvent::Consumed { credential, .. } => metric::admitted(credential),
-        AuditEvent::Rejected { reason, .. } => metric::refused(reason.as_str()),
-        AuditEvent::MintRejected { reason, .. } => metric::mint_refused(reason.as_str()),
+        AuditEvent::Rejected { reason, .. } => metric::refused(reason),
+        AuditEvent::MintRejected { reason, .. } => metric::mint_refused(reason),
     }
 }
 

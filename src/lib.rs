@@ -13,12 +13,13 @@
 //                 subprotocol channel, close codes, CredentialKind, finding a
 //                 credential in a request and removing it
 //     origin      Origin allowlists and same-origin checks
-//     metric      the metrics (feature "metrics"): names, one call each, the
-//                 store-latency timer; empty without the feature
 //     reject      what a rejection gets, one table: RejectReason and
 //                 MintRejectReason -> short name (log field, metric label),
 //                 HTTP status, close code and close reason, audit level;
 //                 the audit trail, the layer and the mint route read it
+//     metric      the metrics (feature "metrics"): names, one call each
+//                 (labels from reject's short names), the store-latency
+//                 timer; empty without the feature
 //     error       TicketError, MintError, StoreUnavailable, Redacted
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
 //     peer        PeerExtractor, DefaultPeer: where a request's peer address is

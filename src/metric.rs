@@ -23,6 +23,9 @@ use std::task::{Context, Poll, ready};
 #[cfg(feature = "metrics")]
 use metrics::{Key, Label, Level, Metadata};
 
+use crate::reject::{MintRejectReason, RejectReason};
+use crate::wire::CredentialKind;
+
 /// The store operation a latency sample is for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Op {
@@ -64,11 +67,22 @@ fn count(key: &Key, by: u64) {
     metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(by));
 }
 
-/// A key whose one label is only known at run time (a rejection's short
-/// name): refusals pay for its label list, admissions do not.
+/// The key of `name` labelled `label` with the short name of `value`, one
+/// of the listed variants of `$kind`: one static key per variant, so that
+/// recording allocates nothing, and a new variant fails to compile until it
+/// is listed.
 #[cfg(feature = "metrics")]
-fn labelled(name: &'static str, label: &'static str, value: &'static str) -> Key {
-    Key::from_parts(name, vec![Label::from_static_parts(label, value)])
+macro_rules! key_by_variant {
+    ($name:expr, $label:literal, $value:expr, $kind:ident { $($variant:ident),+ $(,)? }) => {
+        match $value {
+            $($kind::$variant => {
+                static LABELS: [Label; 1] =
+                    [Label::from_static_parts($label, $kind::$variant.as_str())];
+                static KEY: Key = Key::from_static_parts($name, &LABELS);
+                &KEY
+            })+
+        }
+    };
 }
 
 /// A ticket was minted.
@@ -78,39 +92,79 @@ pub(crate) fn minted() {
     count(static_key!(names::MINTED), 1);
 }
 
-/// A mint was rejected, for the reason with this short name.
+/// A mint was rejected, labelled with the reason's short name.
 #[inline]
-pub(crate) fn mint_refused(reason: &'static str) {
+pub(crate) fn mint_refused(reason: MintRejectReason) {
     #[cfg(feature = "metrics")]
-    count(&labelled(names::MINT_REFUSED, "reason", reason), 1);
+    count(
+        key_by_variant!(
+            names::MINT_REFUSED,
+            "reason",
+            reason,
+            MintRejectReason {
+                MethodNotAllowed,
+                Unauthenticated,
+                Origin,
+                Full,
+                IdentityFull,
+                StoreUnavailable,
+            }
+        ),
+        1,
+    );
     let _ = reason;
 }
 
-/// An upgrade was admitted with this credential.
+/// An upgrade was admitted, labelled with the credential's short name.
 #[inline]
-pub(crate) fn admitted(credential: crate::wire::CredentialKind) {
+pub(crate) fn admitted(credential: CredentialKind) {
     #[cfg(feature = "metrics")]
-    {
-        use crate::wire::CredentialKind;
-        let key = match credential {
-            CredentialKind::Ticket => static_key!(names::ADMITTED, "credential" => "ticket"),
-            CredentialKind::Internal => static_key!(names::ADMITTED, "credential" => "internal"),
-            CredentialKind::SessionToken => static_key!(names::ADMITTED, "credential" => "token"),
-        };
-        debug_assert_eq!(
-            key.labels().next().map(Label::value),
-            Some(credential.as_str())
-        );
-        count(key, 1);
-    }
+    count(
+        key_by_variant!(
+            names::ADMITTED,
+            "credential",
+            credential,
+            CredentialKind {
+                Ticket,
+                Internal,
+                SessionToken,
+            }
+        ),
+        1,
+    );
     let _ = credential;
 }
 
-/// An upgrade was rejected, for the reason with this short name.
+/// An upgrade was rejected, labelled with the reason's short name.
 #[inline]
-pub(crate) fn refused(reason: &'static str) {
+pub(crate) fn refused(reason: RejectReason) {
     #[cfg(feature = "metrics")]
-    count(&labelled(names::REFUSED, "reason", reason), 1);
+    count(
+        key_by_variant!(
+            names::REFUSED,
+            "reason",
+            reason,
+            RejectReason {
+                Missing,
+                Ambiguous,
+                Malformed,
+                Unknown,
+                Expired,
+                WrongAudience,
+                TicketNotAccepted,
+                BadInternal,
+                TokenInGatedMode,
+                BadToken,
+                NonLoopbackPeer,
+                UnknownPeer,
+                Origin,
+                AmbiguousPath,
+                StoreUnavailable,
+                Revoked,
+            }
+        ),
+        1,
+    );
     let _ = reason;
 }
 
@@ -189,8 +243,9 @@ mod tests {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
     use tower::{ServiceBuilder, ServiceExt};
 
+    use super::CredentialKind;
+    use crate::WsTicketLayer;
     use crate::{InternalCredential, MemoryStore, MintService, Revocation, Revocations};
-    use crate::{WsTicketLayer, wire::CredentialKind};
 
     type Store = MemoryStore<String>;
 

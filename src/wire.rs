@@ -86,12 +86,12 @@ pub enum CredentialKind {
 
 impl CredentialKind {
     /// A short, stable name: `"ticket"`, `"internal"` or `"token"`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         self.param()
     }
 
     /// The query parameter this credential travels in.
-    pub fn param(self) -> &'static str {
+    pub const fn param(self) -> &'static str {
         match self {
             Self::Ticket => TICKET_PARAM,
             Self::Internal => INTERNAL_PARAM,
