@@ -350,7 +350,13 @@ impl Run<'_> {
             "the stopped client minted again"
         );
         assert_eq!(self.log.count("uri=/api/ws}", Some(101)), sockets + 1);
+        // The close says only "forbidden"; the metrics panel says why.
         self.wait_text("last-close", "4403 “forbidden”").await;
+        self.wait_for(
+            "the metrics panel to count the origin refusal",
+            "return !!document.querySelector('#metrics-rows tr[data-kind=refused][data-label=origin]');",
+        )
+        .await;
         self.wait_text("connections", "0").await;
         self.wait_text("status", "stopped: forbidden").await;
         save_screenshot(b, "browser-forbidden.png").await;
