@@ -9,6 +9,11 @@
 //! only through a label function you choose, and for a refused ticket its
 //! first 8 characters at most. No secret is in any of them.
 //!
+//! With the `metrics` feature every event also moves its counter
+//! (`ws_ticket_minted_total`, `ws_ticket_admitted_total`, …, labelled with
+//! the same short names; see the README's "Metrics"), as it is emitted, so
+//! the log and the metrics cannot disagree.
+//!
 //! [`redact_uri`] does the same for access logs placed outside the layer,
 //! such as tower-http's `TraceLayer`, which see the URI before the layer
 //! strips the credential from it.

@@ -7,7 +7,9 @@
 //! 443 for https/wss) left out and any other port in plain decimal. An
 //! `Origin` header must be one exactly (ASCII case aside); anything else,
 //! such as `https://app.example.com:0443` or `https://app.example.com:443`,
-//! is refused. The configuration is read more kindly:
+//! is refused. A host with a trailing dot (`https://app.example.com.`) is
+//! an origin of its own, as it is to a browser: it matches only an entry
+//! spelled so. The configuration is read more kindly:
 //! `https://App.example.com:443/` in an allowlist is kept as
 //! `https://app.example.com`.
 //!
