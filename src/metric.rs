@@ -8,7 +8,7 @@
 //! | `ws_ticket_mint_refused_total` | counter | `reason`: the [`MintRejectReason`](crate::MintRejectReason)'s short name |
 //! | `ws_ticket_admitted_total` | counter | `credential`: `ticket`, `internal`, `token` |
 //! | `ws_ticket_refused_total` | counter | `reason`: the [`RejectReason`](crate::RejectReason)'s short name |
-//! | `ws_ticket_revoked_total` | counter | `reason`: `revoked` (sockets signalled) |
+//! | `ws_ticket_revoked_total` | counter | `reason`: `revoked`, `expired` (sockets signalled) |
 //! | `ws_ticket_sockets` | gauge | live sockets holding a [`Revocation`](crate::Revocation) handle |
 //! | `ws_ticket_store_seconds` | histogram | `op`: `mint`, `consume` |
 //!
@@ -168,13 +168,22 @@ pub(crate) fn refused(reason: RejectReason) {
     let _ = reason;
 }
 
-/// A live socket's handle was signalled, for the reason with this short
-/// name (`revoked`, `expired`).
+/// A live socket's handle was signalled: by a revocation (`revoked`), or
+/// by its deadline (`expired`, [`RevokeReason::Expired`]'s short name).
+///
+/// [`RevokeReason::Expired`]: crate::RevokeReason::Expired
 #[inline]
-pub(crate) fn revoked(reason: &'static str) {
+pub(crate) fn revoked(expired: bool) {
     #[cfg(feature = "metrics")]
-    count(&labelled(names::REVOKED, "reason", reason), 1);
-    let _ = reason;
+    count(
+        if expired {
+            static_key!(names::REVOKED, "reason" => "expired")
+        } else {
+            static_key!(names::REVOKED, "reason" => "revoked")
+        },
+        1,
+    );
+    let _ = expired;
 }
 
 /// A socket's [`Revocation`](crate::Revocation) registration began

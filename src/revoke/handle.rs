@@ -102,7 +102,7 @@ impl Signal {
             .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
         if first {
-            crate::metric::revoked(reason.as_str());
+            crate::metric::revoked(reason == RevokeReason::Expired);
             self.event.notify(usize::MAX);
         }
         first

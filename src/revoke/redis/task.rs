@@ -16,8 +16,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::bridge::{Heard, Outgoing};
 use super::message::{Codec, Dropped};
 use super::{HEARTBEAT, TARGET};
-use crate::redis::{Connection, bounded};
 use crate::clock::wall_now;
+use crate::redis::{Connection, bounded};
 use crate::revoke::registry::Inner;
 
 /// Revocations kept while Redis is down, before they are merged.
