@@ -136,16 +136,8 @@ impl Run<'_> {
     async fn dashboard(&self, addr: SocketAddr) {
         let b = self.browser;
         b.set_window_size(1280, 1400).await.expect("window size");
-        b.goto(&format!("http://{addr}/"))
-            .await
-            .expect("load the page");
-
         // Not signed in: the page shows the sign-in form, and mints nothing.
-        self.wait_for(
-            "the sign-in form",
-            "return !document.getElementById('signin').hidden",
-        )
-        .await;
+        self.load_signed_out(&format!("http://{addr}/")).await;
         save_screenshot(b, "browser-signin.png").await;
         assert_eq!(self.log.mints(None), 0, "an anonymous visit minted");
         self.sign_in("Ada Lovelace").await;
@@ -283,14 +275,7 @@ impl Run<'_> {
     /// offering no app protocol.
     async fn protocols(&self, addr: SocketAddr) {
         let b = self.browser;
-        b.goto(&format!("http://{addr}/"))
-            .await
-            .expect("load the page");
-        self.wait_for(
-            "the sign-in form",
-            "return !document.getElementById('signin').hidden",
-        )
-        .await;
+        self.load_signed_out(&format!("http://{addr}/")).await;
         self.sign_in("Grace Hopper").await;
         self.wait_text("status", "open").await;
 
@@ -319,14 +304,8 @@ impl Run<'_> {
         let mints = self.log.mints(None);
         let mints_ok = self.log.mints(Some(200));
         let sockets = self.log.count("uri=/api/ws}", Some(101));
-        b.goto(&format!("http://localhost:{port}/"))
-            .await
-            .expect("load the page from localhost");
-        self.wait_for(
-            "the sign-in form",
-            "return !document.getElementById('signin').hidden",
-        )
-        .await;
+        self.load_signed_out(&format!("http://localhost:{port}/"))
+            .await;
         // Signing in works: the CSRF layer compares the Origin with the
         // Host, both localhost here. The sockets are what the allowlist
         // guards.
@@ -378,14 +357,7 @@ impl Run<'_> {
         let (h2_before, h1_before) = (h2_sockets(), h1_sockets());
         let mints_before = self.log.mints(Some(200));
 
-        b.goto(&format!("https://{https}/"))
-            .await
-            .expect("load the page over HTTPS");
-        self.wait_for(
-            "the sign-in form",
-            "return !document.getElementById('signin').hidden",
-        )
-        .await;
+        self.load_signed_out(&format!("https://{https}/")).await;
         let protocol = b
             .execute(
                 "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
@@ -470,14 +442,7 @@ impl Run<'_> {
     /// next mint gets 401, and the page says the session expired.
     async fn session_runs_out(&self, addr: SocketAddr) {
         let b = self.browser;
-        b.goto(&format!("http://{addr}/"))
-            .await
-            .expect("load the page");
-        self.wait_for(
-            "the sign-in form",
-            "return !document.getElementById('signin').hidden",
-        )
-        .await;
+        self.load_signed_out(&format!("http://{addr}/")).await;
         self.sign_in("Grace").await;
         self.wait_text("status", "open").await;
         self.wait_for(
@@ -501,6 +466,19 @@ impl Run<'_> {
             .await;
         self.wait_text_containing("client-log", "mint 401").await;
         save_screenshot(b, "browser-session-expired.png").await;
+    }
+
+    /// Loads `url` and waits for its sign-in form: nobody signed in there.
+    async fn load_signed_out(&self, url: &str) {
+        self.browser
+            .goto(url)
+            .await
+            .unwrap_or_else(|err| panic!("load {url}: {err}"));
+        self.wait_for(
+            "the sign-in form",
+            "return !document.getElementById('signin').hidden",
+        )
+        .await;
     }
 
     async fn sign_in(&self, name: &str) {
