@@ -250,8 +250,8 @@ fn trace(event: &AuditEvent<'_>) {
 /// spaces or control characters, and behind a `;` (`?a=1;ticket=…`); and
 /// any piece that holds something reading like a ticket (`wst_…`) or an
 /// internal credential (`wsi_…`), in its name or its value, percent-encoded
-/// or not, is hidden whatever its name. Everything else is kept as it was,
-/// in order.
+/// or not, is hidden whatever its name. So is the `user:password@` of an
+/// absolute URI. Everything else is kept as it was, in order.
 ///
 /// ```
 /// use http::{HeaderValue, Uri};
@@ -278,7 +278,15 @@ pub fn redact_uri(uri: &Uri) -> String {
     if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
         text.push_str(scheme);
         text.push_str("://");
-        text.push_str(authority.as_str());
+        // An absolute URI (HTTP/2's, or an absolute-form request line) may
+        // carry `user:password@` before the host: a credential too.
+        match authority.as_str().rsplit_once('@') {
+            Some((_, host)) => {
+                text.push_str("REDACTED@");
+                text.push_str(host);
+            }
+            None => text.push_str(authority.as_str()),
+        }
     }
     text.push_str(uri.path());
     if let Some(query) = uri.query() {
@@ -346,6 +354,20 @@ mod tests {
         assert_eq!(shown, "chat.v1, ws-ticket.REDACTED, REDACTED, ws-ticket");
         let opaque = HeaderValue::from_bytes(b"ws-ticket.wst_\xff").unwrap();
         assert_eq!(redact_subprotocols(&opaque), "<opaque>");
+    }
+
+    #[test]
+    fn redact_uri_hides_userinfo_in_an_absolute_uri() {
+        // HTTP/2 requests carry an absolute URI; so may an HTTP/1.1
+        // absolute-form request line, password and all.
+        let uri: Uri = "https://alice:s3cret@app.example.com:8443/api/ws?room=1"
+            .parse()
+            .unwrap();
+        let shown = redact_uri(&uri);
+        assert_eq!(shown, "https://REDACTED@app.example.com:8443/api/ws?room=1");
+        assert!(!shown.contains("s3cret") && !shown.contains("alice"));
+        let plain: Uri = "https://app.example.com/api/ws".parse().unwrap();
+        assert_eq!(redact_uri(&plain), "https://app.example.com/api/ws");
     }
 
     #[test]
