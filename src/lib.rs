@@ -31,8 +31,9 @@
 //     credential  InternalCredential, SessionToken, a spawned child's attach URL
 //   redis         (feature "redis") what the Redis store and the revocation
 //                 bridge share: Connection (the deployment's Redis, one type
-//                 whatever the topology), the bound on each call, the
-//                 default key prefix
+//                 whatever the topology: one node, or Sentinel's primary
+//                 followed across failovers in sentinel.rs), the bound on
+//                 each call, the default key prefix
 //   store         the TicketStore trait; memory.rs (sharded, the default) with
 //                 memory/per_identity.rs (its caps per identity), redis/
 //                 (feature "redis": store, builder, codec, keys, scripts)

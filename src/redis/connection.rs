@@ -4,20 +4,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
+use std::sync::Arc;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, PubSub};
 use ::redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
+use super::node::{manager_config, tcp_settings};
+use super::sentinel::SentinelLink;
 use super::timeout::bounded;
-
-/// Attempts after the first failed one, each connection attempt: with the
-/// manager's backoff from 100 ms, doubled each time with up to 100% jitter,
-/// an unreachable Redis is reported after 1.5 to 3 s (plus connection
-/// timeouts, for a host that does not answer at all).
-const CONNECT_RETRIES: usize = 4;
-/// How long sent data may go unacknowledged before the connection is given
-/// up as dead (`TCP_USER_TIMEOUT`, where the platform has it).
-#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-const DEAD_PEER: Duration = Duration::from_secs(10);
 
 /// Where commands go: a handle on the deployment's Redis, cheap to clone
 /// (clones share the connection), and a [`ConnectionLike`] so that
@@ -40,6 +34,8 @@ enum Link {
         client: Option<Client>,
         manager: ConnectionManager,
     },
+    /// The primary that sentinels name, followed across failovers.
+    Sentinel(Arc<SentinelLink>),
 }
 
 impl Connection {
@@ -51,31 +47,30 @@ impl Connection {
         url: T,
         timeout: Duration,
     ) -> Result<Self, RedisError> {
-        let mut info = url.into_connection_info()?;
-        // Commands are small and latency is the point: no Nagle delay.
-        let tcp = info.tcp_settings().clone().set_nodelay(true);
-        // A peer that vanished without a reset (a dropped host, a
-        // partition) would otherwise hold the connection until the
-        // kernel's own retransmission limit, many minutes, with every call
-        // timing out: give up on unacknowledged data sooner so that the
-        // manager reconnects.
-        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-        let tcp = tcp.set_user_timeout(timeout.max(DEAD_PEER));
-        info = info.set_tcp_settings(tcp);
-        let client = Client::open(info)?;
-        // Each call is bounded by its caller's timeout, so the connection
-        // gets no response timeout of its own (a second timer per command
-        // would buy nothing).
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let info = url.into_connection_info()?;
+        let tcp = tcp_settings(info.tcp_settings(), timeout);
+        let client = Client::open(info.set_tcp_settings(tcp))?;
+        let manager =
+            ConnectionManager::new_with_config(client.clone(), manager_config(timeout)).await?;
         Ok(Self {
             link: Link::Node {
                 client: Some(client),
                 manager,
             },
+        })
+    }
+
+    /// Connects to the primary that the Redis Sentinels at `sentinels` name
+    /// for `service`, and follows it across failovers (see the `sentinel`
+    /// module). Each step of the first connection is bounded by `timeout`.
+    pub(crate) async fn open_sentinel<T: IntoConnectionInfo>(
+        sentinels: impl IntoIterator<Item = T>,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let link = SentinelLink::open(sentinels, service, timeout).await?;
+        Ok(Self {
+            link: Link::Sentinel(link),
         })
     }
 
@@ -97,7 +92,10 @@ impl Connection {
         channel: &str,
         timeout: Duration,
     ) -> Result<PubSub, RedisError> {
-        let Link::Node { client, .. } = &self.link;
+        let client = match &self.link {
+            Link::Node { client, .. } => client,
+            Link::Sentinel(link) => return link.subscribe(channel).await,
+        };
         let Some(client) = client else {
             return Err(RedisError::from((
                 ::redis::ErrorKind::Client,
@@ -114,6 +112,7 @@ impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.link {
             Link::Node { manager, .. } => manager.req_packed_command(cmd),
+            Link::Sentinel(link) => Box::pin(async move { link.send(cmd).await }),
         }
     }
 
@@ -125,12 +124,16 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.link {
             Link::Node { manager, .. } => manager.req_packed_commands(pipeline, offset, count),
+            Link::Sentinel(link) => {
+                Box::pin(async move { link.send_pipeline(pipeline, offset, count).await })
+            }
         }
     }
 
     fn get_db(&self) -> i64 {
         match &self.link {
             Link::Node { manager, .. } => manager.get_db(),
+            Link::Sentinel(link) => link.db(),
         }
     }
 }
@@ -138,11 +141,13 @@ impl ConnectionLike for Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The connection info can hold a password: the topology only.
-        let topology = match &self.link {
-            Link::Node { .. } => "one node",
+        let mut shown = f.debug_struct("Connection");
+        match &self.link {
+            Link::Node { .. } => shown.field("topology", &"one node"),
+            Link::Sentinel(link) => shown
+                .field("topology", &"sentinel")
+                .field("service", &link.service()),
         };
-        f.debug_struct("Connection")
-            .field("topology", &topology)
-            .finish_non_exhaustive()
+        shown.finish_non_exhaustive()
     }
 }

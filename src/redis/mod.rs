@@ -4,12 +4,15 @@
 //!
 //! Both wings reach Redis through one [`Connection`], which sends commands
 //! wherever the deployment's Redis is; a caller never asks what stands
-//! behind it. Today that is one node, with a connection manager that
-//! reconnects by itself; other topologies are further variants of the same
-//! type, so that the store and the bridge gain each in one place.
+//! behind it: one node, with a connection manager that reconnects by
+//! itself, or the primary that Redis Sentinels name, followed across
+//! failovers (`sentinel.rs`). Each topology is a variant of the same type,
+//! so that the store and the bridge gain each in one place.
 
 mod connection;
+mod node;
 mod prefix;
+mod sentinel;
 mod timeout;
 
 pub(crate) use connection::Connection;

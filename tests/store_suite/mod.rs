@@ -617,10 +617,20 @@ where
 
 /// Expands to one `#[tokio::test]` per rule of the suite, each building its
 /// stores with `$backend` (an expression, evaluated once per test).
+///
+/// `store_suite!(in_one_test name, $backend)` expands to one test instead,
+/// `name`, that runs every rule in turn on one backend (`Clone`): for a
+/// backend that is costly to start, such as a group of Redis processes.
 #[macro_export]
 macro_rules! store_suite {
+    (in_one_test $name:ident, $backend:expr) => {
+        $crate::store_suite!(@rules @one $name, $backend);
+    };
     ($backend:expr) => {
-        $crate::store_suite!(@tests $backend;
+        $crate::store_suite!(@rules @tests $backend);
+    };
+    (@rules @$kind:ident $($head:tt)*) => {
+        $crate::store_suite!(@$kind $($head)*;
             round_trip_returns_the_identity_and_mint_time,
             every_ticket_is_distinct,
             a_ticket_is_single_use,
@@ -644,6 +654,15 @@ macro_rules! store_suite {
             the_store_cap_still_applies_under_a_cap_per_identity,
             concurrent_mints_for_one_identity_never_exceed_its_cap,
         );
+    };
+    (@one $name:ident, $backend:expr; $($rule:ident),* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let backend = $backend;
+            $(
+                $crate::store_suite::$rule(::std::clone::Clone::clone(&backend)).await;
+            )*
+        }
     };
     (@tests $backend:expr; $($rule:ident),* $(,)?) => {
         $(

@@ -8,6 +8,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -73,8 +74,19 @@ impl RedisServer {
     }
 
     fn spawn(port: u16) -> Result<Self, String> {
+        Self::spawn_with(port, None, &[])
+    }
+
+    /// A server on `port`, from the config file `config` (sentinels need
+    /// one they can write) and with `extra` arguments.
+    fn spawn_with(port: u16, config: Option<&Path>, extra: &[&str]) -> Result<Self, String> {
         let program = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        if let Some(config) = config {
+            command.arg(config);
+        }
+        let child = command
+            .args(extra)
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -131,6 +143,179 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The name the sentinels of a [`SentinelGroup`] know its primary by.
+pub const SENTINEL_SERVICE: &str = "wst-primary";
+
+/// One primary, one replica and three sentinels (quorum two) on loopback
+/// ports, for the Sentinel tests: sentinels notice a primary down after
+/// 500 ms and fail over at once. Every process is killed when the value is
+/// dropped.
+#[derive(Debug)]
+pub struct SentinelGroup {
+    /// The two data nodes; which one is the primary changes on failover.
+    nodes: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+    dir: PathBuf,
+}
+
+impl SentinelGroup {
+    /// Starts the five processes and waits until the replica is in sync
+    /// and every sentinel knows the replica and the two other sentinels.
+    ///
+    /// # Panics
+    ///
+    /// When a process does not start or the group does not settle within
+    /// 30 s.
+    pub fn start() -> Self {
+        let primary = RedisServer::start();
+        let replica = RedisServer::spawn_with(
+            free_port(),
+            None,
+            &[
+                "--replicaof",
+                "127.0.0.1",
+                &primary.port().to_string(),
+                "--repl-diskless-sync-delay",
+                "0",
+            ],
+        )
+        .unwrap_or_else(|why| panic!("could not start the replica: {why}"));
+        let dir = std::env::temp_dir().join(format!(
+            "wst-sentinel-{}-{}",
+            std::process::id(),
+            primary.port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the sentinels");
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = dir.join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds {SENTINEL_SERVICE} 500\n\
+                     sentinel failover-timeout {SENTINEL_SERVICE} 3000\n\
+                     sentinel parallel-syncs {SENTINEL_SERVICE} 1\n",
+                    primary.port()
+                ),
+            )
+            .expect("a sentinel config");
+            let sentinel = RedisServer::spawn_with(port, Some(&config), &["--sentinel"])
+                .unwrap_or_else(|why| panic!("could not start a sentinel: {why}"));
+            sentinels.push(sentinel);
+        }
+        let group = Self {
+            nodes: vec![primary, replica],
+            sentinels,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !group.settled() {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel group did not settle"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        group
+    }
+
+    fn settled(&self) -> bool {
+        let synced = self.nodes.iter().any(|node| {
+            cli(node.port(), &["INFO", "replication"]).contains("master_link_status:up")
+        });
+        synced
+            && self.sentinels.iter().all(|sentinel| {
+                let port = sentinel.port();
+                entries(&cli(port, &["SENTINEL", "REPLICAS", SENTINEL_SERVICE])) == 1
+                    && entries(&cli(port, &["SENTINEL", "SENTINELS", SENTINEL_SERVICE])) == 2
+            })
+    }
+
+    /// The sentinels' URLs, `redis://127.0.0.1:<port>/` each.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The port of the primary the sentinels name now.
+    pub fn primary_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|sentinel| {
+            let answer = cli(
+                sentinel.port(),
+                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_SERVICE],
+            );
+            answer.lines().nth(1)?.trim().parse().ok()
+        })
+    }
+
+    /// Kills the current primary with SIGKILL and returns its port.
+    ///
+    /// # Panics
+    ///
+    /// When no sentinel names a primary.
+    pub fn kill_primary(&mut self) -> u16 {
+        let port = self.primary_port().expect("a primary");
+        for node in &mut self.nodes {
+            if node.port() == port {
+                node.kill();
+            }
+        }
+        port
+    }
+
+    /// Waits until the sentinels name a primary other than `old` that
+    /// answers as one, and returns how long that took.
+    ///
+    /// # Panics
+    ///
+    /// When no promotion happens within 30 s.
+    pub fn until_promoted(&self, old: u16) -> Duration {
+        let started = Instant::now();
+        loop {
+            if let Some(port) = self.primary_port()
+                && port != old
+                && cli(port, &["ROLE"]).starts_with("master")
+            {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no promotion within 30 s"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        for server in self.sentinels.iter_mut().chain(self.nodes.iter_mut()) {
+            server.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What `redis-cli -p <port> <args>` prints ("" when it fails).
+fn cli(port: u16, args: &[&str]) -> String {
+    let program = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());
+    Command::new(program)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// How many entries a `SENTINEL REPLICAS` / `SENTINELS` answer lists, as
+/// `redis-cli` prints it (one field per line, each entry with a `name`).
+fn entries(answer: &str) -> usize {
+    answer.lines().filter(|line| line.trim() == "name").count()
 }
 
 /// A port nothing listens on right now.

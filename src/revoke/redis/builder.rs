@@ -150,6 +150,45 @@ impl<K> RevocationsBuilder<K> {
         self.bridge_on(connection, timeout).await
     }
 
+    /// Builds a registry shared with every replica connected to the same
+    /// Redis under the same prefix, through the primary that the Redis
+    /// Sentinels at `sentinels` name for `service_name`; as
+    /// [`connect`](Self::connect) otherwise. After a failover the bridge
+    /// subscribes and publishes on the new primary by itself (and reads the
+    /// journal there), so revocations made after it reach every replica.
+    /// The first sentinel address's user, password and database are used
+    /// for the primary too.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::Revocations;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let revocations = Revocations::<String>::builder()
+    ///     .key_prefix("myapp:wst:")
+    ///     .connect_sentinel(["redis://sentinel-1:26379/", "redis://sentinel-2:26379/"], "mymaster")
+    ///     .await?;
+    /// # let _ = revocations;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When an address is invalid or none is given, or when no sentinel
+    /// names a primary that answers within the timeout.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn connect_sentinel<T: IntoConnectionInfo>(
+        self,
+        sentinels: impl IntoIterator<Item = T>,
+        service_name: &str,
+    ) -> Result<Revocations<K>, RedisError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
+    {
+        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let connection = Connection::open_sentinel(sentinels, service_name, timeout).await?;
+        self.bridge_on(connection, timeout).await
+    }
+
     /// Subscribes on `connection`, reads the journal, and starts the task.
     async fn bridge_on(
         self,

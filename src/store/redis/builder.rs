@@ -209,6 +209,54 @@ impl<I> RedisStoreBuilder<I> {
     /// quick retries (within about 3 s), or when loading the scripts fails.
     pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<RedisStore<I>, RedisError> {
         let connection = Connection::open(url, self.timeout).await?;
+        self.connect_on(connection).await
+    }
+
+    /// Connects to the primary that the Redis Sentinels at `sentinels` name
+    /// for `service_name`, and builds the store. The store follows the
+    /// primary across failovers by itself: see
+    /// [Several replicas](crate::RedisStore#several-replicas-sentinel).
+    ///
+    /// The sentinels' addresses are `redis://host:port/` URLs (or anything
+    /// [`IntoConnectionInfo`]); the first one's user, password and database
+    /// are used for the primary too.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let store = RedisStore::<u64>::builder()
+    ///     .key_prefix("myapp:wst:")
+    ///     .connect_sentinel(
+    ///         [
+    ///             "redis://sentinel-1:26379/",
+    ///             "redis://sentinel-2:26379/",
+    ///             "redis://sentinel-3:26379/",
+    ///         ],
+    ///         "mymaster",
+    ///     )
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When an address is invalid or none is given, when no sentinel
+    /// names a primary that answers within the timeout, or when loading
+    /// the scripts fails.
+    pub async fn connect_sentinel<T: IntoConnectionInfo>(
+        self,
+        sentinels: impl IntoIterator<Item = T>,
+        service_name: &str,
+    ) -> Result<RedisStore<I>, RedisError> {
+        let connection = Connection::open_sentinel(sentinels, service_name, self.timeout).await?;
+        self.connect_on(connection).await
+    }
+
+    /// Builds the store on `connection`, loading its scripts when it keeps
+    /// a cap, so that a Redis that refuses scripts is reported at once.
+    async fn connect_on(self, connection: Connection) -> Result<RedisStore<I>, RedisError> {
         let store = self.build_on(connection);
         if store.max_outstanding().is_some() || store.max_per_identity().is_some() {
             // A clone of the connection shares it.

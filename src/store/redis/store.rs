@@ -148,9 +148,7 @@ const MINT_DRAWS: usize = 4;
 /// commands (see `BENCHMARKS.md`), which matters only near Redis's own
 /// limit of tens of thousands of pairs per second.
 /// All replicas sharing a key prefix must agree on the TTL and on which
-/// caps are kept. The live-ticket set is one key next to the tickets, so
-/// this store targets a single Redis (with its replicas or Sentinel), not
-/// Redis Cluster. `GETDEL` needs Redis 6.2 or later.
+/// caps are kept. `GETDEL` needs Redis 6.2 or later.
 ///
 /// # Expiry
 ///
@@ -179,6 +177,26 @@ const MINT_DRAWS: usize = 4;
 ///
 /// Calls must run inside a Tokio runtime with its time driver enabled (as
 /// every axum, tonic or hyper-on-Tokio server does).
+///
+/// # Several replicas: Sentinel
+///
+/// [`connect_sentinel`](crate::RedisStoreBuilder::connect_sentinel) asks
+/// the sentinels for the primary and follows it across failovers, without
+/// a restart: a call that fails as a lost primary would (an I/O error,
+/// `READONLY`, no answer in time), and a `ROLE` asked of the primary every
+/// second that does not answer `master`, start a search in the
+/// background, which asks the sentinels again until they name a primary
+/// that answers and moves the connection there. While there is none,
+/// every call ends within the timeout as `Unavailable` (the layer answers
+/// 503, or closes with 1013); calls succeed again on the same store
+/// handles once the new primary is found, within about a second of the
+/// promotion. A failover loses the writes the replica had not received
+/// (Redis replicates asynchronously): a ticket minted in the last moments
+/// before it is unknown afterwards (one 4401 and one new ticket for the
+/// browser client). The same holds for a consume: a ticket consumed in
+/// those moments is still on the new primary, so whoever holds it could
+/// consume it once more there, within its TTL. Keep the TTL short, as the
+/// default is, if that window matters to you.
 ///
 /// # Sharing
 ///
