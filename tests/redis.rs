@@ -222,7 +222,9 @@ async fn ticket_expires_in_redis() {
 async fn applications_sharing_a_redis_do_not_share_tickets_by_default() {
     // App A's ticket for "alice" must not open app B's socket for "alice"
     // when neither set a key prefix: the default is derived from the
-    // executable and the identity type (finding 7 of the hardening issue).
+    // identity type's full name, which names each application's crate
+    // (finding 7 of the hardening issue), and not from the executable's
+    // name, which a rolling deploy may change.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     struct AppAUser(String);
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,6 +253,17 @@ async fn applications_sharing_a_redis_do_not_share_tickets_by_default() {
             .identity,
         AppAUser("alice".into())
     );
+    // A type any application could use gives no default: the store says
+    // so, and does not connect, rather than share keys with another app.
+    let err = RedisStore::<String>::connect(server.url())
+        .await
+        .expect_err("no default prefix for String");
+    assert!(err.to_string().contains("key_prefix"), "{err}");
+    let err = tower_ws_ticket::Revocations::<u64>::builder()
+        .connect(server.url())
+        .await
+        .expect_err("no default prefix for u64");
+    assert!(err.to_string().contains("key_prefix"), "{err}");
 }
 
 #[tokio::test]

@@ -180,6 +180,7 @@ async fn connect_fails_clearly_when_redis_is_not_there() {
     captured();
     let port = support::redis_server::free_port();
     let result = Revocations::<String>::builder()
+        .key_prefix("absent:")
         .timeout(Duration::from_millis(300))
         .connect(format!("redis://127.0.0.1:{port}/"))
         .await;
@@ -191,6 +192,7 @@ async fn the_bridge_stops_with_the_last_clone_of_the_registry() {
     captured();
     let server = RedisServer::start();
     let revocations = Revocations::<String>::builder()
+        .key_prefix("stop:")
         .connect(server.url())
         .await
         .expect("connects");

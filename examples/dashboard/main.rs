@@ -11,6 +11,8 @@
 //! TLS_CERT=cert.pem TLS_KEY=key.pem cargo run --example dashboard # https:// with your own
 //! SESSION_SECS=45 cargo run --example dashboard  # sign-ins (and their sockets) end after 45 s
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example dashboard --features redis
+//! REDIS_SENTINEL=127.0.0.1:26379,127.0.0.1:26380 REDIS_SENTINEL_SERVICE=mymaster \
+//!   cargo run --example dashboard --features redis  # through Redis Sentinel
 //! RUST_LOG=debug cargo run --example dashboard   # more detail
 //! ```
 //!
@@ -28,6 +30,9 @@ use tower_ws_ticket::MemoryStore;
 use tower_ws_ticket_demo::dashboard::{App, Endpoint, User};
 use tower_ws_ticket_demo::logging;
 use tower_ws_ticket_demo::tls::TlsChoice;
+
+#[cfg(feature = "redis")]
+mod redis;
 
 /// Where the demo listens unless `ADDR` says otherwise.
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -70,28 +75,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// The app over the Redis store when built with `--features redis` and
-/// `REDIS_URL` is set, else over the memory store. The feature is this
-/// package's, so the choice is made here and the app takes any store.
+/// one of `REDIS_SENTINEL`, `REDIS_URL` is set, else over the memory
+/// store. The feature is this package's, so the choice is made here and
+/// the app takes any store.
 async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
     #[cfg(feature = "redis")]
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        // The URL may hold a password: it is never printed.
-        let store = tower_ws_ticket::RedisStore::<User>::connect(url.as_str())
-            .await
-            .map_err(|err| format!("cannot use the Redis at REDIS_URL: {err}"))?;
-        // Sign-outs reach every replica's sockets through the same Redis.
-        let revocations = tower_ws_ticket::Revocations::builder()
-            .connect(url.as_str())
-            .await
-            .map_err(|err| format!("cannot use the Redis at REDIS_URL for revocations: {err}"))?;
-        tracing::info!(target: "dashboard", "ticket store and revocations: Redis (REDIS_URL)");
-        return Ok(App::with_revocations(store, addr, revocations));
+    if let Some(app) = redis::from_env(addr).await? {
+        return Ok(app);
     }
     #[cfg(not(feature = "redis"))]
-    if std::env::var_os("REDIS_URL").is_some() {
+    if ["REDIS_URL", "REDIS_SENTINEL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some())
+    {
         tracing::warn!(
             target: "dashboard",
-            "REDIS_URL is set, but this build has no Redis support: \
+            "a Redis is configured, but this build has no Redis support: \
              run with `--features redis`; using the memory store"
         );
     }

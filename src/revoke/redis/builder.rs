@@ -15,7 +15,7 @@ use super::bridge::{Heard, Outbound};
 use super::message::{Codec, SigningKey};
 use super::task::{Subscription, Task};
 use super::{HEARTBEAT, SUFFIX};
-use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix, prefix_required};
 use crate::revoke::registry::{Revocations, RevocationsBuilder};
 
 /// The bridge's settings, kept on the builder (`None`: the defaults).
@@ -31,9 +31,11 @@ impl<K> RevocationsBuilder<K> {
     /// `<prefix>revocations`. Replicas of one application share it; another
     /// application sharing the Redis needs its own, or it would close this
     /// one's sockets. The default, `wst:<8 hex digits>:`, is derived from
-    /// the running executable's file name and the key type's name, as the
-    /// Redis store's is; set it when replicas run differently named
-    /// executables.
+    /// the key type's name, as the Redis store's is from its identity
+    /// type's (see [`RedisStoreBuilder::key_prefix`](crate::RedisStoreBuilder::key_prefix)):
+    /// a key type any application could use (`String`, a session id as
+    /// `u64`) gives none, and the registry does not connect until one is
+    /// set.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.redis.key_prefix = Some(prefix.into());
@@ -137,7 +139,8 @@ impl<K> RevocationsBuilder<K> {
     ///
     /// # Errors
     ///
-    /// When the URL is invalid, or Redis cannot be reached (or does not
+    /// When no key prefix is set and the key type gives no default, when
+    /// the URL is invalid, or when Redis cannot be reached (or does not
     /// answer within the timeout) for the subscription or the first
     /// reading of the journal.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -145,6 +148,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
+        self.prefix()?;
         let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let connection = Connection::open(url, timeout).await?;
         self.bridge_on(connection, timeout).await
@@ -184,9 +188,19 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
+        self.prefix()?;
         let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let connection = Connection::open_sentinel(sentinels, service_name, timeout).await?;
         self.bridge_on(connection, timeout).await
+    }
+
+    /// The key prefix, set or derived.
+    fn prefix(&self) -> Result<String, RedisError> {
+        self.redis
+            .key_prefix
+            .clone()
+            .or_else(deployment_prefix::<K>)
+            .ok_or_else(|| prefix_required::<K>("the revocation key"))
     }
 
     /// Subscribes on `connection`, reads the journal, and starts the task.
@@ -198,11 +212,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let prefix = self
-            .redis
-            .key_prefix
-            .clone()
-            .unwrap_or_else(deployment_prefix::<K>);
+        let prefix = self.prefix()?;
         let name = format!("{prefix}{SUFFIX}");
         let subscription = Subscription::open(&connection, &name, timeout).await?;
 

@@ -12,18 +12,21 @@ use serde::Serialize;
 use super::keys::{IDENTITY_SET_INFIX, LIVE_SET_SUFFIX};
 use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT};
 use super::store::{KeyOf, RedisStore, Shared};
-use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix, prefix_required};
 use crate::store::DEFAULT_TTL;
 
 impl<I> RedisStore<I> {
     /// Connects to the Redis at `url` (`redis://host:port/db`) with the
-    /// default settings: TTL [`DEFAULT_TTL`](crate::DEFAULT_TTL) (30 s), key prefix `wst:`, no
+    /// default settings: TTL [`DEFAULT_TTL`](crate::DEFAULT_TTL) (30 s),
+    /// the [default key prefix](RedisStoreBuilder::key_prefix) of `I`, no
     /// cap, 1 s timeout.
     ///
     /// # Errors
     ///
-    /// When the URL is invalid, or Redis cannot be reached after a few
-    /// quick retries (within about 3 s); see [`RedisStoreBuilder::connect`].
+    /// When `I` gives no default key prefix (a type such as `String` or
+    /// `u64`: use the builder and set one), when the URL is invalid, or
+    /// when Redis cannot be reached after a few quick retries (within
+    /// about 3 s); see [`RedisStoreBuilder::connect`].
     pub async fn connect<T: IntoConnectionInfo>(url: T) -> Result<Self, RedisError> {
         Self::builder().connect(url).await
     }
@@ -55,7 +58,8 @@ impl<I> RedisStore<I> {
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStoreBuilder<I> {
     ttl: Duration,
-    prefix: String,
+    /// `None`: none set, and `I` gives no default.
+    prefix: Option<String>,
     max_outstanding: Option<usize>,
     max_per_identity: Option<usize>,
     key_of: Option<KeyOf<I>>,
@@ -89,13 +93,19 @@ impl<I> RedisStoreBuilder<I> {
     /// own, or one application redeems another's tickets for the same
     /// identity value.
     ///
-    /// The default is derived per deployment, `wst:<8 hex digits>:`, from
-    /// the running executable's file name and the identity type's name, so
-    /// two applications differ unless both match. Set it yourself when
-    /// replicas run differently named executables, and to read the keys in
-    /// Redis by a name of your choosing.
+    /// The default, `wst:<8 hex digits>:`, is derived from the identity
+    /// type's name (its full path, `myapp::auth::UserId`): replicas of one
+    /// application agree on it whatever their executable is called and
+    /// whichever version they run, and applications with types of their
+    /// own differ. A type any application could use (`String`, `u64`, a
+    /// tuple of them) gives no default: then the store does not connect
+    /// until a prefix is set, with an error that says so. Set one also to
+    /// read the keys in Redis by a name of your choosing.
+    ///
+    /// Release 0.1.0's default was `wst:`; set `key_prefix("wst:")` to keep
+    /// sharing tickets with replicas that still run it during an upgrade.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.prefix = Some(prefix.into());
         self
     }
 
@@ -134,6 +144,7 @@ impl<I> RedisStoreBuilder<I> {
     ///
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = RedisStore::<u64>::builder()
+    ///     .key_prefix("myapp:wst:")
     ///     .max_per_identity(5)
     ///     .connect("redis://127.0.0.1/")
     ///     .await?;
@@ -208,6 +219,7 @@ impl<I> RedisStoreBuilder<I> {
     /// When the URL is invalid, when Redis cannot be reached after a few
     /// quick retries (within about 3 s), or when loading the scripts fails.
     pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<RedisStore<I>, RedisError> {
+        self.prefix()?;
         let connection = Connection::open(url, self.timeout).await?;
         self.connect_on(connection).await
     }
@@ -250,6 +262,7 @@ impl<I> RedisStoreBuilder<I> {
         sentinels: impl IntoIterator<Item = T>,
         service_name: &str,
     ) -> Result<RedisStore<I>, RedisError> {
+        self.prefix()?;
         let connection = Connection::open_sentinel(sentinels, service_name, self.timeout).await?;
         self.connect_on(connection).await
     }
@@ -268,22 +281,41 @@ impl<I> RedisStoreBuilder<I> {
         Ok(store)
     }
 
+    /// The key prefix, set or derived.
+    fn prefix(&self) -> Result<&str, RedisError> {
+        self.prefix
+            .as_deref()
+            .ok_or_else(|| prefix_required::<I>("the store's identity"))
+    }
+
     /// Builds the store on a connection the application set up itself, for
     /// example to share one [`ConnectionManager`] or to choose its own
     /// reconnection policy. Nothing is sent until the first call.
+    ///
+    /// # Panics
+    ///
+    /// When no [key prefix](Self::key_prefix) is set and the identity type
+    /// gives no default (`String`, `u64`, ...): a mistake in the
+    /// application's setup, told at once rather than as a store shared
+    /// with another application.
+    #[track_caller]
     pub fn build(self, manager: ConnectionManager) -> RedisStore<I> {
+        if let Err(err) = self.prefix() {
+            panic!("{err}");
+        }
         self.build_on(Connection::from_manager(manager))
     }
 
     fn build_on(self, connection: Connection) -> RedisStore<I> {
+        let prefix = self.prefix.unwrap_or_default();
         let ttl_ms = u64::try_from(self.ttl.as_nanos().div_ceil(1_000_000))
             .unwrap_or(u64::MAX)
             .max(1);
-        let live_key = format!("{}{LIVE_SET_SUFFIX}", self.prefix);
-        let identity_prefix = format!("{}{IDENTITY_SET_INFIX}", self.prefix);
+        let live_key = format!("{prefix}{LIVE_SET_SUFFIX}");
+        let identity_prefix = format!("{prefix}{IDENTITY_SET_INFIX}");
         let shared = Shared {
             connection,
-            prefix: self.prefix,
+            prefix,
             live_key,
             identity_prefix,
             ttl: self.ttl,

@@ -75,7 +75,10 @@ const MINT_DRAWS: usize = 4;
 /// }
 ///
 /// # async fn demo() -> Result<(), redis::RedisError> {
-/// let store = RedisStore::<u64>::connect("redis://redis.internal:6379/").await?;
+/// let store = RedisStore::<u64>::builder()
+///     .key_prefix("myapp:wst:")
+///     .connect("redis://redis.internal:6379/")
+///     .await?;
 /// let app: Router = Router::new()
 ///     .route("/api/ws", get(socket))
 ///     .route_layer(WsTicketLayer::new(store.clone()))
