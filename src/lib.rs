@@ -31,19 +31,21 @@
 //     credential  InternalCredential, SessionToken, a spawned child's attach URL
 //   redis         (feature "redis") what the Redis store and the revocation
 //                 bridge share: Connection (the deployment's Redis, one type
-//                 whatever the topology: one node, or Sentinel's primary
-//                 followed across failovers in sentinel.rs), the bound on
-//                 each call, the default key prefix
+//                 whatever the topology: one node, Sentinel's primary
+//                 followed across failovers in sentinel.rs, or Cluster in
+//                 cluster.rs), the bound on each call, the default key
+//                 prefix
 //   store         the TicketStore trait; memory.rs (sharded, the default) with
 //                 memory/per_identity.rs (its caps per identity), redis/
-//                 (feature "redis": store, builder, codec, keys, scripts)
+//                 (feature "redis": store, builder, codec, keys and their
+//                 Cluster buckets, scripts)
 //   audit         audit events, the tracing they emit, URI redaction for logs;
 //                 re-exports the reasons from reject
 //   revoke        Revocations (the registry of live sockets by key), the
 //                 Revocation handle a socket holds and why it ended;
 //                 deadline.rs ends sockets at an instant (expiry, maximum
 //                 age) on one timer thread; hook.rs is what the layer
-//                 configures; redis.rs bridges replicas
+//                 configures; redis/ bridges replicas
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded,

@@ -13,6 +13,7 @@
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example dashboard --features redis
 //! REDIS_SENTINEL=127.0.0.1:26379,127.0.0.1:26380 REDIS_SENTINEL_SERVICE=mymaster \
 //!   cargo run --example dashboard --features redis  # through Redis Sentinel
+//! REDIS_CLUSTER=127.0.0.1:7000,127.0.0.1:7001 cargo run --example dashboard --features redis
 //! RUST_LOG=debug cargo run --example dashboard   # more detail
 //! ```
 //!
@@ -75,7 +76,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// The app over the Redis store when built with `--features redis` and
-/// one of `REDIS_SENTINEL`, `REDIS_URL` is set, else over the memory
+/// one of `REDIS_CLUSTER`, `REDIS_SENTINEL`, `REDIS_URL` is set, else over the memory
 /// store. The feature is this package's, so the choice is made here and
 /// the app takes any store.
 async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
@@ -84,7 +85,7 @@ async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
         return Ok(app);
     }
     #[cfg(not(feature = "redis"))]
-    if ["REDIS_URL", "REDIS_SENTINEL"]
+    if ["REDIS_URL", "REDIS_SENTINEL", "REDIS_CLUSTER"]
         .iter()
         .any(|name| std::env::var_os(name).is_some())
     {

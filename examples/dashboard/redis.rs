@@ -1,6 +1,7 @@
-//! The dashboard on Redis, as the environment says: `REDIS_SENTINEL`
-//! (`host:port,...` of the sentinels, with `REDIS_SENTINEL_SERVICE`, by
-//! default `mymaster`), or `REDIS_URL` (one Redis). Addresses may hold a
+//! The dashboard on Redis, as the environment says: `REDIS_CLUSTER`
+//! (`host:port,...` of some cluster nodes), `REDIS_SENTINEL` (`host:port,...`
+//! of the sentinels, with `REDIS_SENTINEL_SERVICE`, by default `mymaster`),
+//! or `REDIS_URL` (one Redis). Addresses may hold a
 //! password: they are never printed.
 
 use std::error::Error;
@@ -18,7 +19,18 @@ const KEY_PREFIX: &str = "dashboard:wst:";
 pub(crate) async fn from_env(addr: Endpoint) -> Result<Option<App>, Box<dyn Error>> {
     let store = RedisStore::<User>::builder().key_prefix(KEY_PREFIX);
     let revocations = Revocations::<SessionKey>::builder().key_prefix(KEY_PREFIX);
-    let (store, revocations, source) = if let Ok(list) = std::env::var("REDIS_SENTINEL") {
+    let (store, revocations, source) = if let Ok(list) = std::env::var("REDIS_CLUSTER") {
+        let nodes = addresses(&list);
+        let store = store
+            .connect_cluster(nodes.clone())
+            .await
+            .map_err(|err| format!("cannot use the cluster at REDIS_CLUSTER: {err}"))?;
+        let revocations = revocations
+            .connect_cluster(nodes)
+            .await
+            .map_err(|err| format!("cannot use REDIS_CLUSTER for revocations: {err}"))?;
+        (store, revocations, "REDIS_CLUSTER")
+    } else if let Ok(list) = std::env::var("REDIS_SENTINEL") {
         let sentinels = addresses(&list);
         let service =
             std::env::var("REDIS_SENTINEL_SERVICE").unwrap_or_else(|_| "mymaster".to_owned());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use ::redis::aio::{ConnectionLike, ConnectionManager, PubSub};
 use ::redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
+use super::cluster::ClusterLink;
 use super::node::{manager_config, tcp_settings};
 use super::sentinel::SentinelLink;
 use super::timeout::bounded;
@@ -36,6 +37,9 @@ enum Link {
     },
     /// The primary that sentinels name, followed across failovers.
     Sentinel(Arc<SentinelLink>),
+    /// Every primary of a Redis Cluster, each command sent where its keys'
+    /// slot is.
+    Cluster(ClusterLink),
 }
 
 impl Connection {
@@ -74,6 +78,24 @@ impl Connection {
         })
     }
 
+    /// Connects to the Redis Cluster that `nodes` belong to (see the
+    /// `cluster` module), within `timeout`.
+    pub(crate) async fn open_cluster<T: IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+        timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let link = ClusterLink::open(nodes, timeout).await?;
+        Ok(Self {
+            link: Link::Cluster(link),
+        })
+    }
+
+    /// Whether commands go to a Redis Cluster, where the keys of one
+    /// command must share a hash slot.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster(_))
+    }
+
     /// A connection on a manager the application set up itself. It sends
     /// commands; it cannot subscribe.
     pub(crate) fn from_manager(manager: ConnectionManager) -> Self {
@@ -95,6 +117,7 @@ impl Connection {
         let client = match &self.link {
             Link::Node { client, .. } => client,
             Link::Sentinel(link) => return link.subscribe(channel).await,
+            Link::Cluster(link) => return link.subscribe(channel).await,
         };
         let Some(client) = client else {
             return Err(RedisError::from((
@@ -113,6 +136,7 @@ impl ConnectionLike for Connection {
         match &mut self.link {
             Link::Node { manager, .. } => manager.req_packed_command(cmd),
             Link::Sentinel(link) => Box::pin(async move { link.send(cmd).await }),
+            Link::Cluster(link) => link.connection.req_packed_command(cmd),
         }
     }
 
@@ -127,6 +151,7 @@ impl ConnectionLike for Connection {
             Link::Sentinel(link) => {
                 Box::pin(async move { link.send_pipeline(pipeline, offset, count).await })
             }
+            Link::Cluster(link) => link.connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -134,6 +159,7 @@ impl ConnectionLike for Connection {
         match &self.link {
             Link::Node { manager, .. } => manager.get_db(),
             Link::Sentinel(link) => link.db(),
+            Link::Cluster(link) => link.connection.get_db(),
         }
     }
 }
@@ -147,6 +173,7 @@ impl fmt::Debug for Connection {
             Link::Sentinel(link) => shown
                 .field("topology", &"sentinel")
                 .field("service", &link.service()),
+            Link::Cluster(_) => shown.field("topology", &"cluster"),
         };
         shown.finish_non_exhaustive()
     }

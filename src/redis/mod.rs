@@ -5,10 +5,13 @@
 //! Both wings reach Redis through one [`Connection`], which sends commands
 //! wherever the deployment's Redis is; a caller never asks what stands
 //! behind it: one node, with a connection manager that reconnects by
-//! itself, or the primary that Redis Sentinels name, followed across
-//! failovers (`sentinel.rs`). Each topology is a variant of the same type,
-//! so that the store and the bridge gain each in one place.
+//! itself, the primary that Redis Sentinels name, followed across
+//! failovers (`sentinel.rs`), or a Redis Cluster (`cluster.rs`). Each
+//! topology is a variant of the same type, so that the store and the
+//! bridge gain each in one place; the store asks only whether its keys
+//! must be cut into hash-tagged buckets.
 
+mod cluster;
 mod connection;
 mod node;
 mod prefix;

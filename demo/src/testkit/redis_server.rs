@@ -299,6 +299,151 @@ impl Drop for SentinelGroup {
     }
 }
 
+/// A Redis Cluster of three primaries with a replica each, on loopback
+/// ports: nodes give up on a peer after 1 s, and a replica takes over
+/// however long it was out of touch (`--cluster-replica-validity-factor
+/// 0`), so a killed primary is replaced in about two seconds. Every node is
+/// killed when the value is dropped.
+#[derive(Debug)]
+pub struct ClusterGroup {
+    nodes: Vec<RedisServer>,
+    dir: PathBuf,
+}
+
+impl ClusterGroup {
+    /// Starts six nodes, joins them with `redis-cli --cluster create`, and
+    /// waits until every node reports the cluster ok.
+    ///
+    /// # Panics
+    ///
+    /// When a node does not start or the cluster does not form within 30 s.
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "wst-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the nodes");
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let port = free_port();
+            let config = dir.join(format!("nodes-{port}.conf"));
+            let config = config.to_string_lossy().into_owned();
+            let node = RedisServer::spawn_with(
+                port,
+                None,
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &config,
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-replica-validity-factor",
+                    "0",
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ],
+            )
+            .unwrap_or_else(|why| panic!("could not start a cluster node: {why}"));
+            nodes.push(node);
+        }
+        let group = Self { nodes, dir };
+        let addresses: Vec<String> = group
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let program = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());
+        let created = Command::new(program)
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !group.ok() {
+            assert!(Instant::now() < deadline, "the cluster did not form");
+            thread::sleep(Duration::from_millis(100));
+        }
+        group
+    }
+
+    /// Whether every live node says `cluster_state:ok`, and three of them
+    /// are primaries.
+    fn ok(&self) -> bool {
+        let live: Vec<&RedisServer> = self
+            .nodes
+            .iter()
+            .filter(|node| node.child.is_some())
+            .collect();
+        live.iter()
+            .all(|node| cli(node.port(), &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+            && self.primaries().len() == 3
+    }
+
+    /// The nodes' URLs, `redis://127.0.0.1:<port>/` each.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The ports of the live nodes that answer `ROLE` as primaries.
+    pub fn primaries(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|node| node.child.is_some())
+            .map(RedisServer::port)
+            .filter(|&port| cli(port, &["ROLE"]).starts_with("master"))
+            .collect()
+    }
+
+    /// Kills one primary with SIGKILL and returns its port.
+    ///
+    /// # Panics
+    ///
+    /// When no node is a primary.
+    pub fn kill_primary(&mut self) -> u16 {
+        let port = *self.primaries().first().expect("a primary");
+        for node in &mut self.nodes {
+            if node.port() == port {
+                node.kill();
+            }
+        }
+        port
+    }
+
+    /// Waits until the cluster is ok again with three primaries, and
+    /// returns how long that took.
+    ///
+    /// # Panics
+    ///
+    /// When it is not within 30 s.
+    pub fn until_recovered(&self) -> Duration {
+        let started = Instant::now();
+        while !self.ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the cluster did not recover within 30 s"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for ClusterGroup {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// What `redis-cli -p <port> <args>` prints ("" when it fails).
 fn cli(port: u16, args: &[&str]) -> String {
     let program = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());

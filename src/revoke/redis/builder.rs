@@ -194,6 +194,43 @@ impl<K> RevocationsBuilder<K> {
         self.bridge_on(connection, timeout).await
     }
 
+    /// Builds a registry shared with every replica connected to the same
+    /// Redis Cluster under the same prefix; as [`connect`](Self::connect)
+    /// otherwise. Revocations travel with `PUBLISH`, which Cluster forwards
+    /// to every node, so the bridge subscribes at whichever of `nodes`
+    /// answers, and at another after that node fails; the journal is one
+    /// key, on the primary of its slot.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::Revocations;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let revocations = Revocations::<String>::builder()
+    ///     .key_prefix("myapp:wst:")
+    ///     .connect_cluster(["redis://node-1:6379/", "redis://node-2:6379/"])
+    ///     .await?;
+    /// # let _ = revocations;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When an address is invalid or none is given, or when no node
+    /// answers within the timeout.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn connect_cluster<T: IntoConnectionInfo>(
+        self,
+        nodes: impl IntoIterator<Item = T>,
+    ) -> Result<Revocations<K>, RedisError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
+    {
+        self.prefix()?;
+        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let connection = Connection::open_cluster(nodes, timeout).await?;
+        self.bridge_on(connection, timeout).await
+    }
+
     /// The key prefix, set or derived.
     fn prefix(&self) -> Result<String, RedisError> {
         self.redis

@@ -9,8 +9,8 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{IntoConnectionInfo, RedisError};
 use serde::Serialize;
 
-use super::keys::{IDENTITY_SET_INFIX, LIVE_SET_SUFFIX};
-use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT};
+use super::keys::Keys;
+use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT, RESERVE_SCRIPT};
 use super::store::{KeyOf, RedisStore, Shared};
 use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix, prefix_required};
 use crate::store::DEFAULT_TTL;
@@ -267,6 +267,47 @@ impl<I> RedisStoreBuilder<I> {
         self.connect_on(connection).await
     }
 
+    /// Connects to the Redis Cluster that `nodes` (`redis://host:port/`
+    /// URLs of some of its nodes) belong to, and builds the store.
+    ///
+    /// Tickets spread over every primary; every script touches only the
+    /// keys it is given, all in one hash slot: see
+    /// [Several replicas: Cluster](crate::RedisStore#several-replicas-cluster)
+    /// for the key layout and how the caps are kept. A failover is followed
+    /// by redis-rs's cluster client: calls fail within the timeout while a
+    /// primary is gone, and succeed again once its replica is promoted.
+    ///
+    /// ```no_run
+    /// use tower_ws_ticket::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), redis::RedisError> {
+    /// let store = RedisStore::<u64>::builder()
+    ///     .key_prefix("myapp:wst:")
+    ///     .connect_cluster(["redis://node-1:6379/", "redis://node-2:6379/"])
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When an address is invalid or none is given, when the key prefix
+    /// holds `{` or `}` (its keys need their own hash tags), when no node
+    /// answers within the timeout, or when loading the scripts fails.
+    pub async fn connect_cluster<T: IntoConnectionInfo>(
+        self,
+        nodes: impl IntoIterator<Item = T>,
+    ) -> Result<RedisStore<I>, RedisError> {
+        if self.prefix()?.contains(['{', '}']) {
+            return Err(RedisError::from((
+                ::redis::ErrorKind::InvalidClientConfig,
+                "on Redis Cluster the key prefix must not hold `{` or `}`",
+            )));
+        }
+        let connection = Connection::open_cluster(nodes, self.timeout).await?;
+        self.connect_on(connection).await
+    }
+
     /// Builds the store on `connection`, loading its scripts when it keeps
     /// a cap, so that a Redis that refuses scripts is reported at once.
     async fn connect_on(self, connection: Connection) -> Result<RedisStore<I>, RedisError> {
@@ -274,7 +315,12 @@ impl<I> RedisStoreBuilder<I> {
         if store.max_outstanding().is_some() || store.max_per_identity().is_some() {
             // A clone of the connection shares it.
             let mut connection = store.connection();
-            for script in [&*MINT_SCRIPT, &*CONSUME_SCRIPT, &*COUNT_SCRIPT] {
+            for script in [
+                &*MINT_SCRIPT,
+                &*CONSUME_SCRIPT,
+                &*COUNT_SCRIPT,
+                &*RESERVE_SCRIPT,
+            ] {
                 script.load_async(&mut connection).await?;
             }
         }
@@ -311,13 +357,10 @@ impl<I> RedisStoreBuilder<I> {
         let ttl_ms = u64::try_from(self.ttl.as_nanos().div_ceil(1_000_000))
             .unwrap_or(u64::MAX)
             .max(1);
-        let live_key = format!("{prefix}{LIVE_SET_SUFFIX}");
-        let identity_prefix = format!("{prefix}{IDENTITY_SET_INFIX}");
+        let keys = Keys::new(prefix, connection.is_cluster());
         let shared = Shared {
             connection,
-            prefix,
-            live_key,
-            identity_prefix,
+            keys,
             ttl: self.ttl,
             ttl_ms,
             max_outstanding: self.max_outstanding,

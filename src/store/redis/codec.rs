@@ -233,6 +233,15 @@ pub(super) fn identity_hex(key_json: &[u8]) -> String {
     hex
 }
 
+/// The hex digits of the identity's set that a value names, if any.
+pub(super) fn identity_hex_in(value: &[u8]) -> Option<&str> {
+    if value.first() != Some(&FORMAT_TAGGED) || value.get(FLAGS_AT)? & HAS_IDENTITY_KEY == 0 {
+        return None;
+    }
+    let hex = std::str::from_utf8(value.get(TAGS_AT..TAGS_AT + IDENTITY_HEX_LEN)?).ok()?;
+    hex.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hex)
+}
+
 /// The value codec's properties, for the fuzz target and the property
 /// tests (`crate::fuzzing`): it panics on a violation.
 ///

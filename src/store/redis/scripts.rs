@@ -49,13 +49,14 @@ return 2
 ";
 
 /// KEYS: ticket, live set. ARGV: whether the store keeps the live set
-/// (`1` / `0`), the prefix of identity sets. Returns the value, or nil.
+/// (`1` / `0`), the prefix of identity sets (empty on Cluster, where the
+/// script touches no key it is not given: the store removes the ticket
+/// from its identity's set itself). Returns the value, or nil.
 ///
 /// A format 2 value that carries its identity's key names the identity's
 /// set, which is built from it here: the layer that consumes a ticket
 /// knows nothing of its identity. The set is always under the store's
-/// prefix. (Keys not passed in KEYS are why this store is for a single
-/// Redis, not Redis Cluster.)
+/// prefix.
 const CONSUME_LUA: &str = r"
 local value = redis.call('GETDEL', KEYS[1])
 if value then
@@ -63,7 +64,7 @@ if value then
     redis.call('ZREM', KEYS[2], KEYS[1])
   end
   local flags = string.byte(value, 42)
-  if string.byte(value, 1) == 2 and flags and flags % 4 >= 2 then
+  if ARGV[2] ~= '' and string.byte(value, 1) == 2 and flags and flags % 4 >= 2 then
     redis.call('ZREM', ARGV[2] .. string.sub(value, 43, 74), KEYS[1])
   end
 end
@@ -78,9 +79,27 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now))
 return redis.call('ZCARD', KEYS[1])
 ";
 
+/// KEYS: a bucket's live set (on Cluster, with both caps). ARGV: the
+/// ticket's key, the TTL in ms, the bucket's share of `max_outstanding`.
+/// Returns 1 when a place is taken for the ticket, 0 when the bucket holds
+/// its share.
+const RESERVE_LUA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+";
+
 pub(super) static MINT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MINT_LUA));
 pub(super) static CONSUME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CONSUME_LUA));
 pub(super) static COUNT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(COUNT_LUA));
+pub(super) static RESERVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RESERVE_LUA));
 
 /// A cap as the mint script takes it: -1 for none.
 pub(super) fn cap_arg(cap: Option<usize>) -> i64 {

@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{
     CapKey, DIGEST_AT, DIGEST_LEN, Decoded, MINTED_AT, audience_digest, decode_value, digest,
-    encode_value,
+    encode_value, identity_hex_in,
 };
-use super::keys::ticket_key;
-use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT, cap_arg};
+use super::keys::{BUCKETS, Keys, identity_bucket, quota_bucket, share};
+use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT, RESERVE_SCRIPT, cap_arg};
 use crate::audience::Audience;
 use crate::error::{MintError, Redacted, StoreUnavailable, TicketError};
 use crate::redis::{Connection, bounded};
@@ -201,6 +201,46 @@ const MINT_DRAWS: usize = 4;
 /// consume it once more there, within its TTL. Keep the TTL short, as the
 /// default is, if that window matters to you.
 ///
+/// # Several replicas: Cluster
+///
+/// [`connect_cluster`](crate::RedisStoreBuilder::connect_cluster) cuts the
+/// store into 16 buckets, each with a hash tag that falls in its own
+/// sixteenth of the cluster's 16,384 slots, so that the buckets, and the
+/// tickets, spread over the primaries. A ticket's bucket is the low 4
+/// bits of its (random) lookup half, so a consume finds its key from the
+/// ticket alone: `<prefix>{<tag>}<16 hex digits>`. Every script touches
+/// only the keys it is given, all with one tag:
+///
+/// - Without a cap, a mint is `SET … NX PX` and a consume `GETDEL`, as on
+///   one Redis: one round trip each.
+/// - `max_outstanding` is split over the buckets, each keeping a sorted set
+///   of its live tickets (`<prefix>{<tag>}live`) and a share of the cap
+///   (the shares add up to it exactly). The mint script checks and fills
+///   the ticket's bucket; a mint that finds its bucket full draws a ticket
+///   for the next bucket and tries again, so the store answers
+///   [`MintError::Full`] only once every bucket holds its share: at the
+///   cap, never before (a refusal can meet a consume that frees a place
+///   meanwhile, as on one Redis). Near the cap, a mint costs a round trip
+///   per full bucket it meets.
+/// - With `max_per_identity`, an identity's tickets all go to one bucket,
+///   chosen by its digest, beside its set
+///   (`<prefix>{<tag>}id:<32 hex digits>`), so the mint script checks the
+///   cap per identity and stores the ticket in one step. With
+///   `max_outstanding` as well, the ticket's place under the store's cap
+///   is taken first in a bucket of its own (a second round trip, given
+///   back if the ticket is not stored), so that one identity's bucket
+///   never refuses while others have room. The consume takes the ticket
+///   out in one script, then counts it out of those sets with `ZREM` (a
+///   second round trip): if that fails, the ticket still counts until its
+///   TTL ends (fail closed).
+///
+/// Exactly once still rests on the one `GETDEL` that takes a ticket out;
+/// audiences travel in the value, as on one Redis. The key prefix must not
+/// hold `{` or `}`. redis-rs's cluster client follows a failover: while a
+/// primary is gone, calls to its slots fail within the timeout, and
+/// succeed again once its replica is promoted; what a failover loses is
+/// as under Sentinel above.
+///
 /// # Sharing
 ///
 /// Cheap to `Clone`: clones share one connection. `I` is the identity bound
@@ -220,10 +260,7 @@ pub(super) type KeyOf<I> = Arc<dyn Fn(&I) -> serde_json::Result<Vec<u8>> + Send 
 /// What every clone of a store shares: the connection and the settings.
 pub(super) struct Shared {
     pub(super) connection: Connection,
-    pub(super) prefix: String,
-    pub(super) live_key: String,
-    /// The prefix of identities' sets: the key prefix, then `id:`.
-    pub(super) identity_prefix: String,
+    pub(super) keys: Keys,
     pub(super) ttl: Duration,
     pub(super) ttl_ms: u64,
     pub(super) max_outstanding: Option<usize>,
@@ -239,10 +276,10 @@ impl Shared {
 }
 
 /// A mint, ready to send: the value (its digest filled in per draw), and
-/// the identity's set when the store caps per identity.
+/// the hex digits of the identity's set when the store caps per identity.
 struct Prepared {
     value: Vec<u8>,
-    identity_set: Option<String>,
+    identity_hex: Option<String>,
 }
 
 impl<I> RedisStore<I> {
@@ -277,7 +314,7 @@ impl<I> RedisStore<I> {
 
     /// The prefix of every key this store writes.
     pub fn key_prefix(&self) -> &str {
-        &self.shared.prefix
+        self.shared.keys.prefix()
     }
 
     /// The bound on each call to Redis.
@@ -304,13 +341,19 @@ impl<I> RedisStore<I> {
         if shared.max_outstanding.is_none() {
             return Ok(None);
         }
-        let mut conn = shared.connection.clone();
+        let buckets = if shared.keys.bucketed() { BUCKETS } else { 1 };
         let count = shared
-            .bounded(
-                COUNT_SCRIPT
-                    .key(&shared.live_key)
-                    .invoke_async::<usize>(&mut conn),
-            )
+            .bounded(async {
+                let mut count = 0;
+                for bucket in 0..buckets {
+                    let mut conn = shared.connection.clone();
+                    count += COUNT_SCRIPT
+                        .key(shared.keys.live(bucket))
+                        .invoke_async::<usize>(&mut conn)
+                        .await?;
+                }
+                Ok(count)
+            })
             .await?;
         Ok(Some(count))
     }
@@ -375,10 +418,9 @@ where
         let audience = audience.map(audience_digest);
         let (value, identity_hex) =
             encode_value(identity, audience.as_ref(), cap).map_err(MintError::Unavailable)?;
-        let identity_set = identity_hex.map(|hex| format!("{}{hex}", shared.identity_prefix));
         Ok(Prepared {
             value,
-            identity_set,
+            identity_hex,
         })
     }
 
@@ -450,10 +492,6 @@ enum Stored {
 }
 
 impl Shared {
-    fn key(&self, lookup: u64) -> String {
-        ticket_key(&self.prefix, lookup)
-    }
-
     /// Takes the ticket out (GETDEL) and checks it: one round trip.
     async fn consume<I: DeserializeOwned>(
         &self,
@@ -485,34 +523,60 @@ impl Shared {
         }
     }
 
-    /// Draws tickets until one is stored (a 64-bit lookup half is taken at
-    /// most once in a blue moon), within the timeout.
+    /// Draws tickets until one is stored, within the timeout. A 64-bit
+    /// lookup half is taken at most once in a blue moon; on Redis Cluster
+    /// with `max_outstanding`, a bucket that holds its share sends the
+    /// mint on to the next, so that the store refuses only once every
+    /// bucket is full.
     async fn mint(&self, prepared: Prepared) -> Result<Ticket, MintError> {
         let Prepared {
             mut value,
-            identity_set,
+            identity_hex,
         } = prepared;
         let minted = self.bounded(async {
-            for _ in 0..MINT_DRAWS {
-                let (parts, ticket) = TicketParts::generate(self.ttl);
+            let bucketed = self.keys.bucketed();
+            let tries = if bucketed && self.max_outstanding.is_some() {
+                BUCKETS
+            } else {
+                1
+            };
+            let first = usize::from(rand::random::<u8>()) % BUCKETS;
+            let (mut tried, mut taken) = (0, 0);
+            while tried < tries {
+                let next = (first + tried) % BUCKETS;
+                // Where the ticket goes, and which bucket's set counts it.
+                let (bucket, quota) = match (bucketed, identity_hex.as_deref()) {
+                    (false, _) => (None, None),
+                    (true, Some(hex)) => (
+                        Some(identity_bucket(hex)),
+                        self.max_outstanding.map(|_| next),
+                    ),
+                    (true, None) => (self.max_outstanding.map(|_| next), None),
+                };
+                let (parts, ticket) = self.draw(bucket, quota);
                 value[DIGEST_AT..MINTED_AT].copy_from_slice(&digest(&parts));
                 match self
-                    .store(parts.lookup, &value, identity_set.as_deref())
+                    .store(parts.lookup, &value, identity_hex.as_deref())
                     .await?
                 {
                     Stored::Minted => return Ok(Ok(ticket)),
-                    Stored::Full => return Ok(Err(MintError::Full)),
+                    Stored::Full => tried += 1,
                     Stored::IdentityFull(ms) => {
                         return Ok(Err(MintError::IdentityFull {
                             retry_after: Duration::from_millis(ms),
                         }));
                     }
-                    Stored::Taken => {}
+                    Stored::Taken => {
+                        taken += 1;
+                        if taken == MINT_DRAWS {
+                            return Ok(Err(MintError::Unavailable(StoreUnavailable::new(
+                                "redis: every drawn ticket key was taken",
+                            ))));
+                        }
+                    }
                 }
             }
-            Ok(Err(MintError::Unavailable(StoreUnavailable::new(
-                "redis: every drawn ticket key was taken",
-            ))))
+            Ok(Err(MintError::Full))
         });
         match minted.await {
             Ok(Ok(ticket)) => Ok(ticket),
@@ -521,74 +585,173 @@ impl Shared {
         }
     }
 
+    /// A fresh ticket whose key is in `bucket` and whose quota bucket is
+    /// `quota`, where they are asked for: random tickets are drawn until
+    /// one fits (16 draws on average for a bucket, 256 for both; each is a
+    /// few hundred nanoseconds).
+    fn draw(&self, bucket: Option<usize>, quota: Option<usize>) -> (TicketParts, Ticket) {
+        loop {
+            let (parts, ticket) = TicketParts::generate(self.ttl);
+            if bucket.is_none_or(|wanted| super::keys::bucket(parts.lookup) == wanted)
+                && quota.is_none_or(|wanted| quota_bucket(parts.lookup) == wanted)
+            {
+                return (parts, ticket);
+            }
+        }
+    }
+
     /// Stores a ticket unless a cap is reached or its key is taken.
     async fn store(
         &self,
         lookup: u64,
         value: &[u8],
-        identity_set: Option<&str>,
+        identity_hex: Option<&str>,
     ) -> Result<Stored, RedisError> {
-        let key = self.key(lookup);
+        let key = self.keys.ticket(lookup);
         let mut conn = self.connection.clone();
-        if self.scripted() {
-            let mut script = MINT_SCRIPT.prepare_invoke();
-            script.key(&key).key(&self.live_key);
-            if let Some(set) = identity_set {
-                script.key(set);
-            }
-            let reply: Value = script
+        if !self.scripted() {
+            let reply: Value = ::redis::cmd("SET")
+                .arg(&key)
                 .arg(value)
+                .arg("PX")
                 .arg(self.ttl_ms)
-                .arg(cap_arg(self.max_outstanding))
-                .arg(cap_arg(self.max_per_identity))
-                .invoke_async(&mut conn)
+                .arg("NX")
+                .query_async(&mut conn)
                 .await?;
             return match reply {
-                Value::Int(2) => Ok(Stored::Minted),
-                Value::Int(1) => Ok(Stored::Taken),
-                Value::Int(0) => Ok(Stored::Full),
-                Value::Array(ref items) => match items.as_slice() {
-                    [Value::Int(3), Value::Int(ms)] => {
-                        Ok(Stored::IdentityFull(u64::try_from(*ms).unwrap_or(0)))
-                    }
-                    _ => Err(unexpected_reply("mint script")),
-                },
-                _ => Err(unexpected_reply("mint script")),
+                Value::Okay => Ok(Stored::Minted),
+                Value::Nil => Ok(Stored::Taken),
+                _ => Err(unexpected_reply("SET")),
             };
         }
-        let reply: Value = ::redis::cmd("SET")
-            .arg(&key)
-            .arg(value)
-            .arg("PX")
-            .arg(self.ttl_ms)
-            .arg("NX")
-            .query_async(&mut conn)
-            .await?;
-        match reply {
-            Value::Okay => Ok(Stored::Minted),
-            Value::Nil => Ok(Stored::Taken),
-            _ => Err(unexpected_reply("SET")),
+        let bucket = super::keys::bucket(lookup);
+        let identity_set = identity_hex.map(|hex| self.keys.identity_set(bucket, hex));
+        // On Cluster with both caps, the ticket sits in its identity's
+        // bucket and a place in another bucket's set counts it: taken
+        // first, given back if the ticket is not stored.
+        let reserved = if self.keys.bucketed() && identity_set.is_some() {
+            match self.max_outstanding {
+                Some(max) => {
+                    let quota = quota_bucket(lookup);
+                    let live = self.keys.live(quota);
+                    let reply: Value = RESERVE_SCRIPT
+                        .key(&live)
+                        .arg(&key)
+                        .arg(self.ttl_ms)
+                        .arg(cap_arg(Some(share(max, quota))))
+                        .invoke_async(&mut conn)
+                        .await?;
+                    match reply {
+                        Value::Int(1) => Some(live),
+                        Value::Int(0) => return Ok(Stored::Full),
+                        _ => return Err(unexpected_reply("reserve script")),
+                    }
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let store_cap = match (self.keys.bucketed(), self.max_outstanding) {
+            (_, None) => None,
+            (false, max) => max,
+            (true, Some(_)) if reserved.is_some() => None,
+            (true, Some(max)) => Some(share(max, bucket)),
+        };
+        let mut script = MINT_SCRIPT.prepare_invoke();
+        script.key(&key).key(self.keys.live(bucket));
+        if let Some(set) = &identity_set {
+            script.key(set);
         }
+        let reply: Result<Value, RedisError> = script
+            .arg(value)
+            .arg(self.ttl_ms)
+            .arg(cap_arg(store_cap))
+            .arg(cap_arg(self.max_per_identity))
+            .invoke_async(&mut conn)
+            .await;
+        let stored = match reply {
+            Ok(Value::Int(2)) => Ok(Stored::Minted),
+            Ok(Value::Int(1)) => Ok(Stored::Taken),
+            Ok(Value::Int(0)) => Ok(Stored::Full),
+            Ok(Value::Array(ref items)) => match items.as_slice() {
+                [Value::Int(3), Value::Int(ms)] => {
+                    Ok(Stored::IdentityFull(u64::try_from(*ms).unwrap_or(0)))
+                }
+                _ => Err(unexpected_reply("mint script")),
+            },
+            Ok(_) => Err(unexpected_reply("mint script")),
+            Err(err) => Err(err),
+        };
+        if let Some(live) = reserved
+            && !matches!(stored, Ok(Stored::Minted))
+        {
+            // Left behind, the place would count until the TTL: fail
+            // closed, never open.
+            let _: Result<Value, _> = ::redis::cmd("ZREM")
+                .arg(&live)
+                .arg(&key)
+                .query_async(&mut conn)
+                .await;
+        }
+        stored
     }
 
     /// Removes a ticket and returns its value, if it was there.
     async fn take(&self, lookup: u64) -> Result<Option<Vec<u8>>, RedisError> {
-        let key = self.key(lookup);
+        let key = self.keys.ticket(lookup);
         let mut conn = self.connection.clone();
-        if self.scripted() {
-            CONSUME_SCRIPT
-                .key(&key)
-                .key(&self.live_key)
-                .arg(u8::from(self.max_outstanding.is_some()))
-                .arg(&self.identity_prefix)
-                .invoke_async(&mut conn)
-                .await
-        } else {
-            ::redis::cmd("GETDEL")
+        if !self.scripted() {
+            return ::redis::cmd("GETDEL")
                 .arg(&key)
                 .query_async(&mut conn)
-                .await
+                .await;
         }
+        if !self.keys.bucketed() {
+            return CONSUME_SCRIPT
+                .key(&key)
+                .key(self.keys.live(0))
+                .arg(u8::from(self.max_outstanding.is_some()))
+                .arg(self.keys.identity_prefix())
+                .invoke_async(&mut conn)
+                .await;
+        }
+        // On Cluster a script touches only the keys it is given, and the
+        // identity's set is named in the value: the script takes the
+        // ticket out (the one step that decides who gets it) and, without
+        // a cap per identity, counts it out of its bucket's set; the sets
+        // that the value names are updated after, by themselves.
+        let bucket = super::keys::bucket(lookup);
+        let own_set = self.max_outstanding.is_some() && self.max_per_identity.is_none();
+        let value: Option<Vec<u8>> = CONSUME_SCRIPT
+            .key(&key)
+            .key(self.keys.live(bucket))
+            .arg(u8::from(own_set))
+            .arg("")
+            .invoke_async(&mut conn)
+            .await?;
+        if self.max_per_identity.is_some()
+            && let Some(hex) = value.as_deref().and_then(identity_hex_in)
+        {
+            let identity_set = self.keys.identity_set(bucket, hex);
+            let mut sets = vec![identity_set];
+            if self.max_outstanding.is_some() {
+                sets.push(self.keys.live(quota_bucket(lookup)));
+            }
+            for set in sets {
+                // A failure leaves the ticket counted until its TTL ends:
+                // fail closed, never open.
+                let removed: Result<Value, _> = ::redis::cmd("ZREM")
+                    .arg(&set)
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(err) = removed {
+                    tracing::debug!(error = %err, "a consumed ticket stays counted until its TTL");
+                }
+            }
+        }
+        Ok(value)
     }
 
     /// Runs one call to Redis within the timeout.
@@ -631,7 +794,7 @@ impl<I> Clone for RedisStore<I> {
 impl<I> fmt::Debug for RedisStore<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("key_prefix", &self.shared.prefix)
+            .field("key_prefix", &self.shared.keys.prefix())
             .field("ttl", &self.shared.ttl)
             .field("max_outstanding", &self.shared.max_outstanding)
             .field("max_per_identity", &self.shared.max_per_identity)

@@ -271,6 +271,7 @@ fn caps_reach_the_script_as_numbers() {
 
 #[test]
 fn keys_are_prefix_and_lookup_hex() {
+    let ticket_key = |prefix: &str, lookup| Keys::new(prefix.to_owned(), false).ticket(lookup);
     assert_eq!(
         ticket_key("wst:", 0x0123_4567_89ab_cdef),
         "wst:efcdab8967452301"
@@ -281,4 +282,44 @@ fn keys_are_prefix_and_lookup_hex() {
     assert_ne!(LIVE_SET_SUFFIX.len(), 16);
     assert_ne!(IDENTITY_SET_INFIX.len() + IDENTITY_HEX_LEN, 16);
     assert!(!LIVE_SET_SUFFIX.starts_with(IDENTITY_SET_INFIX));
+}
+
+#[test]
+fn cluster_slots_are_redis_crc16() {
+    // Redis Cluster's own examples: CLUSTER KEYSLOT foo is 12182,
+    // CRC-16/XMODEM of 123456789 is 0x31C3, under the slot count.
+    assert_eq!(slot(b"foo"), 12_182);
+    assert_eq!(slot(b"123456789"), 0x31c3);
+}
+
+#[test]
+fn on_cluster_each_bucket_has_its_sixteenth_of_the_slots() {
+    let keys = Keys::new("app:".to_owned(), true);
+    for bucket in 0..BUCKETS {
+        let live = keys.live(bucket);
+        let tag = &live[live.find('{').unwrap() + 1..live.find('}').unwrap()];
+        let slot = usize::from(slot(tag.as_bytes()));
+        assert_eq!(slot * BUCKETS / 16_384, bucket, "{live}");
+        // A ticket of the bucket and the bucket's sets share the tag.
+        let lookup = 0x0123_4567_89ab_cde0 | bucket as u64;
+        assert!(
+            keys.ticket(lookup)
+                .starts_with(&live[..live.find('}').unwrap() + 1])
+        );
+        assert!(
+            keys.identity_set(bucket, "ab")
+                .contains(&live[4..live.find('}').unwrap() + 1])
+        );
+    }
+    // Off Cluster, the layout is the one release 0.1.0 wrote.
+    let flat = Keys::new("wst:".to_owned(), false);
+    assert_eq!(flat.ticket(0x0123_4567_89ab_cdef), "wst:efcdab8967452301");
+    assert_eq!(flat.live(5), "wst:live");
+}
+
+#[test]
+fn shares_add_up_to_the_cap() {
+    for max in [0, 1, 3, 15, 16, 17, 100_000] {
+        assert_eq!((0..BUCKETS).map(|b| share(max, b)).sum::<usize>(), max);
+    }
 }
