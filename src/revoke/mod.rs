@@ -91,6 +91,9 @@
 //! the registry to Redis pub/sub: a revocation made on one replica signals
 //! the key's sockets on every replica connected to the same Redis under
 //! the same key prefix, and each refuses the key's older tickets.
+//! `connect_sentinel` (the primary that Redis Sentinels name, followed
+//! across failovers) and `connect_cluster` (Redis Cluster, where the
+//! channel is heard at any node) do the same on those topologies.
 //!
 //! **What travels.** One channel per key prefix, `<prefix>revocations`
 //! (`wst:revocations` by default). A revocation is a small JSON message on
