@@ -45,7 +45,9 @@
 //                 Revocation handle a socket holds and why it ended;
 //                 deadline.rs ends sockets at an instant (expiry, maximum
 //                 age) on one timer thread; hook.rs is what the layer
-//                 configures; redis/ bridges replicas
+//                 configures; redis/ bridges replicas (feature "redis":
+//                 builder, message with its size, date and signature
+//                 checks, bridge, task)
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded,

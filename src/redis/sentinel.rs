@@ -345,3 +345,42 @@ fn no_primary(service: &str) -> RedisError {
         service.to_owned(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_answers_tell_a_primary() {
+        let primary = Value::Array(vec![
+            Value::BulkString(b"master".to_vec()),
+            Value::Int(0),
+            Value::Array(vec![]),
+        ]);
+        assert!(is_primary(&primary));
+        let replica = Value::Array(vec![
+            Value::BulkString(b"slave".to_vec()),
+            Value::BulkString(b"127.0.0.1".to_vec()),
+        ]);
+        assert!(!is_primary(&replica));
+        for other in [Value::Nil, Value::Array(vec![]), Value::Int(1)] {
+            assert!(!is_primary(&other));
+        }
+    }
+
+    #[test]
+    fn lost_primaries_are_told_apart_from_other_errors() {
+        let readonly = RedisError::from((
+            ErrorKind::Server(::redis::ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        assert!(lost_primary(&readonly));
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(lost_primary(&refused));
+        let wrong_type = RedisError::from((
+            ErrorKind::Server(::redis::ServerErrorKind::ResponseError),
+            "WRONGTYPE",
+        ));
+        assert!(!lost_primary(&wrong_type));
+    }
+}
