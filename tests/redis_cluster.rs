@@ -19,8 +19,9 @@ use support::revocation::{SIGNED_OUT, User, app, close_code, open, socket_url, t
 
 /// The bound on each call in these tests.
 const TIMEOUT: Duration = Duration::from_millis(500);
-/// How late a call may end past its bound (a loaded test machine).
-const SLACK: Duration = Duration::from_millis(250);
+/// How late a call may end past its bound: a timer fires on time, but on
+/// a loaded test machine the task that reads it may run late.
+const SLACK: Duration = Duration::from_millis(500);
 
 async fn store<I>(group: &ClusterGroup, prefix: &str) -> RedisStore<I> {
     RedisStore::builder()

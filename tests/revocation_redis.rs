@@ -330,14 +330,16 @@ async fn a_replica_whose_link_goes_silent_refuses_tickets_within_the_bound() {
             }
             Err(other) => panic!("expected an HTTP answer, got {other}"),
         }
-        if at > SILENT_BOUND + Duration::from_millis(500) {
+        if at > SILENT_BOUND + Duration::from_secs(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refused_from = refused_from.expect("never refused");
+    // The first attempt past the bound is refused; attempts take a while
+    // on a loaded machine, hence the margin.
     assert!(
-        refused_from <= SILENT_BOUND + Duration::from_millis(100),
+        refused_from <= SILENT_BOUND + Duration::from_millis(500),
         "refused only after {refused_from:?}"
     );
     assert!(!b_revocations.is_available());
