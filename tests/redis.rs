@@ -253,17 +253,28 @@ async fn applications_sharing_a_redis_do_not_share_tickets_by_default() {
             .identity,
         AppAUser("alice".into())
     );
-    // A type any application could use gives no default: the store says
-    // so, and does not connect, rather than share keys with another app.
-    let err = RedisStore::<String>::connect(server.url())
+    // A type any application could use still connects, under a default
+    // that also names the executable (so this test binary's own), which
+    // no type-derived prefix equals.
+    let common = RedisStore::<String>::connect(server.url())
         .await
-        .expect_err("no default prefix for String");
-    assert!(err.to_string().contains("key_prefix"), "{err}");
-    let err = tower_ws_ticket::Revocations::<u64>::builder()
+        .expect("a String store connects");
+    assert!(common.key_prefix().starts_with("wst:"));
+    assert_ne!(common.key_prefix(), a.key_prefix());
+    assert_ne!(common.key_prefix(), b.key_prefix());
+    let ticket = common.mint("alice".to_owned()).await.expect("mint");
+    assert_eq!(
+        common
+            .consume(ticket.expose_secret())
+            .await
+            .expect("consume")
+            .identity,
+        "alice"
+    );
+    tower_ws_ticket::Revocations::<u64>::builder()
         .connect(server.url())
         .await
-        .expect_err("no default prefix for u64");
-    assert!(err.to_string().contains("key_prefix"), "{err}");
+        .expect("a u64 registry connects");
 }
 
 #[tokio::test]

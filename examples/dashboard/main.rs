@@ -81,7 +81,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 /// the app takes any store.
 async fn build(addr: Endpoint) -> Result<App, Box<dyn Error>> {
     #[cfg(feature = "redis")]
-    if let Some(app) = redis::from_env(addr).await? {
+    if let Some(app) = redis::from_env(addr.clone()).await? {
         return Ok(app);
     }
     #[cfg(not(feature = "redis"))]

@@ -282,10 +282,10 @@ pub fn check_credential(uri: &Uri, headers: &HeaderMap) {
     let found = super::find_credential(uri, headers);
     let context = || format!("uri {uri:?}, headers {headers:?}, found {found:?}");
     let Some(entries) = entries else {
-        let refused = match in_query.len() {
-            0 | 1 => matches!(found, Err(NotOne::Malformed)),
-            _ => matches!(found, Err(NotOne::Ambiguous | NotOne::Malformed)),
-        };
+        // Refused either way (401, nothing consumed): as malformed, or as
+        // ambiguous when two credentials were seen before the unreadable
+        // line (in the query, or in readable lines before it).
+        let refused = matches!(found, Err(NotOne::Ambiguous | NotOne::Malformed));
         assert!(refused, "an unreadable header not refused: {}", context());
         return;
     };

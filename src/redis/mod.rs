@@ -19,5 +19,5 @@ mod sentinel;
 mod timeout;
 
 pub(crate) use connection::Connection;
-pub(crate) use prefix::{deployment_prefix, prefix_required, push_hex};
+pub(crate) use prefix::{deployment_prefix, push_hex};
 pub(crate) use timeout::{DEFAULT_TIMEOUT, bounded};

@@ -15,7 +15,7 @@ use super::bridge::{Heard, Outbound};
 use super::message::{Codec, SigningKey};
 use super::task::{Subscription, Task};
 use super::{HEARTBEAT, SUFFIX};
-use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix, prefix_required};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
 use crate::revoke::registry::{Revocations, RevocationsBuilder};
 
 /// The bridge's settings, kept on the builder (`None`: the defaults).
@@ -33,9 +33,9 @@ impl<K> RevocationsBuilder<K> {
     /// one's sockets. The default, `wst:<8 hex digits>:`, is derived from
     /// the key type's name, as the Redis store's is from its identity
     /// type's (see [`RedisStoreBuilder::key_prefix`](crate::RedisStoreBuilder::key_prefix)):
-    /// a key type any application could use (`String`, a session id as
-    /// `u64`) gives none, and the registry does not connect until one is
-    /// set.
+    /// for a key type any application could use (`String`, a session id
+    /// as `u64`) it also names the executable, with a warning logged; set
+    /// one then.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.redis.key_prefix = Some(prefix.into());
@@ -139,8 +139,7 @@ impl<K> RevocationsBuilder<K> {
     ///
     /// # Errors
     ///
-    /// When no key prefix is set and the key type gives no default, when
-    /// the URL is invalid, or when Redis cannot be reached (or does not
+    /// When the URL is invalid, or when Redis cannot be reached (or does not
     /// answer within the timeout) for the subscription or the first
     /// reading of the journal.
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -148,7 +147,6 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        self.prefix()?;
         let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let connection = Connection::open(url, timeout).await?;
         self.bridge_on(connection, timeout).await
@@ -188,7 +186,6 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        self.prefix()?;
         let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let connection = Connection::open_sentinel(sentinels, service_name, timeout).await?;
         self.bridge_on(connection, timeout).await
@@ -225,19 +222,17 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        self.prefix()?;
         let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let connection = Connection::open_cluster(nodes, timeout).await?;
         self.bridge_on(connection, timeout).await
     }
 
     /// The key prefix, set or derived.
-    fn prefix(&self) -> Result<String, RedisError> {
+    fn prefix(&self) -> String {
         self.redis
             .key_prefix
             .clone()
-            .or_else(deployment_prefix::<K>)
-            .ok_or_else(|| prefix_required::<K>("the revocation key"))
+            .unwrap_or_else(|| deployment_prefix::<K>("the revocation key"))
     }
 
     /// Subscribes on `connection`, reads the journal, and starts the task.
@@ -249,7 +244,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let prefix = self.prefix()?;
+        let prefix = self.prefix();
         let name = format!("{prefix}{SUFFIX}");
         let subscription = Subscription::open(&connection, &name, timeout).await?;
 

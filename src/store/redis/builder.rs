@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::keys::Keys;
 use super::scripts::{CONSUME_SCRIPT, COUNT_SCRIPT, MINT_SCRIPT, RESERVE_SCRIPT};
 use super::store::{KeyOf, RedisStore, Shared};
-use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix, prefix_required};
+use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
 use crate::store::DEFAULT_TTL;
 
 impl<I> RedisStore<I> {
@@ -23,9 +23,7 @@ impl<I> RedisStore<I> {
     ///
     /// # Errors
     ///
-    /// When `I` gives no default key prefix (a type such as `String` or
-    /// `u64`: use the builder and set one), when the URL is invalid, or
-    /// when Redis cannot be reached after a few quick retries (within
+    /// When the URL is invalid, or when Redis cannot be reached after a few quick retries (within
     /// about 3 s); see [`RedisStoreBuilder::connect`].
     pub async fn connect<T: IntoConnectionInfo>(url: T) -> Result<Self, RedisError> {
         Self::builder().connect(url).await
@@ -58,7 +56,7 @@ impl<I> RedisStore<I> {
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStoreBuilder<I> {
     ttl: Duration,
-    /// `None`: none set, and `I` gives no default.
+    /// `None`: none set; the default is worked out as the store is built.
     prefix: Option<String>,
     max_outstanding: Option<usize>,
     max_per_identity: Option<usize>,
@@ -71,7 +69,7 @@ impl<I> RedisStoreBuilder<I> {
     pub(super) fn new() -> Self {
         Self {
             ttl: DEFAULT_TTL,
-            prefix: deployment_prefix::<I>(),
+            prefix: None,
             max_outstanding: None,
             max_per_identity: None,
             key_of: None,
@@ -97,10 +95,13 @@ impl<I> RedisStoreBuilder<I> {
     /// type's name (its full path, `myapp::auth::UserId`): replicas of one
     /// application agree on it whatever their executable is called and
     /// whichever version they run, and applications with types of their
-    /// own differ. A type any application could use (`String`, `u64`, a
-    /// tuple of them) gives no default: then the store does not connect
-    /// until a prefix is set, with an error that says so. Set one also to
-    /// read the keys in Redis by a name of your choosing.
+    /// own differ. For a type any application could use (`String`, `u64`,
+    /// a tuple of them) the default also names the executable's file, so
+    /// that two applications sharing a Redis still keep apart, and a
+    /// warning is logged: a build under another name (a rolling deploy
+    /// that renames the binary) would not share tickets with the others.
+    /// Set a prefix then, and to read the keys in Redis by a name of your
+    /// choosing.
     ///
     /// Release 0.1.0's default was `wst:`; set `key_prefix("wst:")` to keep
     /// sharing tickets with replicas that still run it during an upgrade.
@@ -219,7 +220,6 @@ impl<I> RedisStoreBuilder<I> {
     /// When the URL is invalid, when Redis cannot be reached after a few
     /// quick retries (within about 3 s), or when loading the scripts fails.
     pub async fn connect<T: IntoConnectionInfo>(self, url: T) -> Result<RedisStore<I>, RedisError> {
-        self.prefix()?;
         let connection = Connection::open(url, self.timeout).await?;
         self.connect_on(connection).await
     }
@@ -262,7 +262,6 @@ impl<I> RedisStoreBuilder<I> {
         sentinels: impl IntoIterator<Item = T>,
         service_name: &str,
     ) -> Result<RedisStore<I>, RedisError> {
-        self.prefix()?;
         let connection = Connection::open_sentinel(sentinels, service_name, self.timeout).await?;
         self.connect_on(connection).await
     }
@@ -298,7 +297,7 @@ impl<I> RedisStoreBuilder<I> {
         self,
         nodes: impl IntoIterator<Item = T>,
     ) -> Result<RedisStore<I>, RedisError> {
-        if self.prefix()?.contains(['{', '}']) {
+        if self.prefix().contains(['{', '}']) {
             return Err(RedisError::from((
                 ::redis::ErrorKind::InvalidClientConfig,
                 "on Redis Cluster the key prefix must not hold `{` or `}`",
@@ -328,32 +327,21 @@ impl<I> RedisStoreBuilder<I> {
     }
 
     /// The key prefix, set or derived.
-    fn prefix(&self) -> Result<&str, RedisError> {
+    fn prefix(&self) -> String {
         self.prefix
-            .as_deref()
-            .ok_or_else(|| prefix_required::<I>("the store's identity"))
+            .clone()
+            .unwrap_or_else(|| deployment_prefix::<I>("the store's identity"))
     }
 
     /// Builds the store on a connection the application set up itself, for
     /// example to share one [`ConnectionManager`] or to choose its own
     /// reconnection policy. Nothing is sent until the first call.
-    ///
-    /// # Panics
-    ///
-    /// When no [key prefix](Self::key_prefix) is set and the identity type
-    /// gives no default (`String`, `u64`, ...): a mistake in the
-    /// application's setup, told at once rather than as a store shared
-    /// with another application.
-    #[track_caller]
     pub fn build(self, manager: ConnectionManager) -> RedisStore<I> {
-        if let Err(err) = self.prefix() {
-            panic!("{err}");
-        }
         self.build_on(Connection::from_manager(manager))
     }
 
     fn build_on(self, connection: Connection) -> RedisStore<I> {
-        let prefix = self.prefix.unwrap_or_default();
+        let prefix = self.prefix();
         let ttl_ms = u64::try_from(self.ttl.as_nanos().div_ceil(1_000_000))
             .unwrap_or(u64::MAX)
             .max(1);
