@@ -96,8 +96,9 @@ impl<K> RevocationsBuilder<K> {
     /// use tower_ws_ticket::Revocations;
     ///
     /// # async fn demo() -> Result<(), redis::RedisError> {
-    /// // The same secret on every replica, from the deployment's secrets.
-    /// let key = std::env::var("REVOCATION_SIGNING_KEY").unwrap_or_default();
+    /// // The same secret on every replica, from the deployment's secrets
+    /// // (never a default: an empty key is one anybody can sign with).
+    /// let key = std::env::var("REVOCATION_SIGNING_KEY").expect("the signing key is set");
     /// let revocations = Revocations::<String>::builder()
     ///     .key_prefix("app:wst:")
     ///     .signing_key(key)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac as _};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 use crate::redis::push_hex;
 
@@ -33,7 +33,7 @@ const SIGNATURE_HEX: usize = 64;
 
 /// A revocation on the wire: `{"v":1,"origin":…,"at":…,"of":{"key":…}}` or
 /// `…,"of":"all"}`; signed, the same JSON after 64 hex digits of its
-/// HMAC-SHA256 and a space.
+/// HMAC-SHA256 (keyed with the SHA-256 of the signing key) and a space.
 #[derive(Serialize, Deserialize)]
 struct Message<K> {
     v: u8,
@@ -56,8 +56,13 @@ pub(crate) struct SigningKey(Hmac<Sha256>);
 
 impl SigningKey {
     pub(crate) fn new(key: &[u8]) -> Self {
+        // HMAC pads a key shorter than its block with zeros and hashes a
+        // longer one, so `k` and `k\0`, or a long key and its SHA-256,
+        // would sign alike. Keyed with the key's SHA-256, every key is 32
+        // bytes and distinct keys sign apart.
+        let key = Sha256::digest(key);
         // HMAC takes a key of any length: this cannot fail.
-        match Hmac::<Sha256>::new_from_slice(key) {
+        match Hmac::<Sha256>::new_from_slice(&key) {
             Ok(mac) => Self(mac),
             Err(_) => unreachable!("HMAC-SHA256 takes a key of any length"),
         }
@@ -382,6 +387,32 @@ mod tests {
             codec(8, None).decode::<String>(signed.as_bytes(), NOW),
             Err(Dropped::Signed)
         ));
+    }
+
+    /// Found by the `revocation_message` fuzz target: HMAC pads a key
+    /// shorter than its block with zeros and hashes a longer one, so an
+    /// empty key and `\0`, `k` and `k\0`, or a long key and its SHA-256
+    /// signed alike.
+    #[test]
+    fn keys_that_hmac_would_take_alike_do_not_sign_alike() {
+        let long = [7u8; 100];
+        let long_digest: [u8; 32] = Sha256::digest(long).into();
+        for (ours, theirs) in [
+            (&b""[..], &b"\0"[..]),
+            (b"k", b"k\0"),
+            (b"0123456789abcdef", b"0123456789abcdef\0\0\0"),
+            (&long[..], &long_digest[..]),
+            (&long_digest[..], &long[..]),
+        ] {
+            let forged = codec(7, Some(theirs)).encode(Some(&"alice"), NOW).unwrap();
+            assert!(
+                matches!(
+                    codec(8, Some(ours)).decode::<String>(forged.as_bytes(), NOW),
+                    Err(Dropped::BadSignature)
+                ),
+                "signed with {theirs:?}, read with {ours:?}"
+            );
+        }
     }
 
     #[test]
