@@ -763,6 +763,44 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
 // Origins
 // ---------------------------------------------------------------------------
 
+/// Whether `text` is a serialized origin as a browser sends it (RFC 6454,
+/// section 6.2): `scheme://host[:port]`, nothing after, the port in plain
+/// decimal and left out when it is the scheme's default.
+pub fn is_serialized_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok
+        || rest.is_empty()
+        || !rest.is_ascii()
+        || rest.contains(|c: char| matches!(c, '/' | '?' | '#' | '@' | ' ') || c.is_ascii_control())
+    {
+        return false;
+    }
+    // A port follows the last `:` outside an IPv6 literal.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    if host.is_empty() {
+        return false;
+    }
+    let Some(port) = port else { return true };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && (port == "0" || !port.starts_with('0'))
+        && port.parse::<u16>().is_ok_and(|port| Some(port) != default)
+}
+
 /// Origin allowlists and same-origin, over any entries, presented value
 /// and host (`flips` picks letters to change case):
 ///
@@ -773,7 +811,8 @@ pub fn check_scope(exact: &[&str], prefixes: &[&str], path: &str) {
 /// - whatever a list allows, it allows in any ASCII case, and it is a
 ///   serialized origin: its own normal form, `scheme://host[:port]`, no
 ///   user, path, query, fragment or trailing slash;
-/// - same-origin does not depend on ASCII case, of the origin or the host.
+/// - same-origin does not depend on ASCII case, of the origin or the host,
+///   and holds only for a serialized origin whose host is the `Host`'s.
 pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64) {
     for entry in entries {
         let Some(normal) = super::normalise_origin(entry) else {
@@ -818,6 +857,10 @@ pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64)
         }
         let text = std::str::from_utf8(presented).expect("an allowed origin is text");
         assert!(
+            is_serialized_origin(text),
+            "{entries:?} allows {text:?}, which a browser does not send"
+        );
+        assert!(
             super::normalise_origin(text).is_some_and(|normal| normal.eq_ignore_ascii_case(text)),
             "{entries:?} allows {text:?}, which is not a serialized origin"
         );
@@ -830,6 +873,23 @@ pub fn check_origins(entries: &[&str], presented: &[u8], host: &str, flips: u64)
         );
     }
     let same = super::is_same_origin(presented, host);
+    if same {
+        let text = std::str::from_utf8(presented).expect("a same origin is text");
+        assert!(
+            is_serialized_origin(text),
+            "{text:?} is same-origin with {host:?}, but not a serialized origin"
+        );
+        let (_, authority) = text.split_once("://").expect("checked above");
+        let name = |authority: &str| match authority.rsplit_once(':') {
+            Some((name, port)) if !port.contains(']') => name.to_ascii_lowercase(),
+            _ => authority.to_ascii_lowercase(),
+        };
+        assert_eq!(
+            name(authority),
+            name(host),
+            "{text:?} same-origin with {host:?}"
+        );
+    }
     let flipped_host = String::from_utf8(flip_case(host.as_bytes(), flips.rotate_left(17)))
         .expect("case changes keep UTF-8");
     assert_eq!(
