@@ -85,6 +85,79 @@ pub fn check_redis_value(
     crate::store::codec_properties(identity, audience, key, garbage);
 }
 
+/// Why the revocation bridge drops a payload (`revoke::redis::message`).
+#[cfg(feature = "redis")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Sent by this replica.
+    Ours,
+    /// Another message format.
+    OtherFormat,
+    /// Over the size bound.
+    TooLarge,
+    /// Dated too far ahead of this replica's clock.
+    Ahead,
+    /// Not signed, and this replica signs.
+    Unsigned,
+    /// Its signature does not verify.
+    BadSignature,
+    /// Signed, and this replica does not sign.
+    Signed,
+    /// Not JSON of a revocation.
+    Malformed,
+}
+
+/// A revocation bridge's message codec: its channel, its replica's id and
+/// its signing key, if any.
+#[cfg(feature = "redis")]
+#[derive(Debug)]
+pub struct RevocationCodec(crate::revoke::RevocationCodec);
+
+#[cfg(feature = "redis")]
+impl RevocationCodec {
+    /// The codec of replica `origin` on `channel`.
+    pub fn new(channel: &str, origin: u64, signing_key: Option<&[u8]>) -> Self {
+        Self(crate::revoke::RevocationCodec::new(
+            channel.to_owned(),
+            origin,
+            signing_key.map(crate::revoke::SigningKey::new),
+        ))
+    }
+
+    /// The payload of a revocation of `key` (everything when `None`) made
+    /// here at `at`; `None` when it cannot be sent.
+    pub fn encode(&self, key: Option<&str>, at: u64) -> Option<String> {
+        self.0.encode(key.as_ref(), at).ok()
+    }
+
+    /// What this replica makes of `payload` at `now`: the key revoked
+    /// (`None`: everything) and its date, or why it is dropped and the
+    /// reason's text as the log shows it.
+    pub fn decode<K: serde::de::DeserializeOwned>(
+        &self,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<(Option<K>, u64), (Dropped, String)> {
+        use crate::revoke::RevocationDropped as D;
+        self.0
+            .decode(payload, now)
+            .map(|received| (received.key, received.at))
+            .map_err(|why| {
+                let kind = match why {
+                    D::Ours => Dropped::Ours,
+                    D::OtherFormat => Dropped::OtherFormat,
+                    D::TooLarge(_) => Dropped::TooLarge,
+                    D::Ahead(_) => Dropped::Ahead,
+                    D::Unsigned => Dropped::Unsigned,
+                    D::BadSignature => Dropped::BadSignature,
+                    D::Signed => Dropped::Signed,
+                    D::Malformed(_) => Dropped::Malformed,
+                };
+                (kind, why.to_string())
+            })
+    }
+}
+
 /// The layer's upgrade detection.
 pub fn is_websocket_upgrade(req: &Request<()>) -> bool {
     crate::layer::upgrade::is_websocket_upgrade(req)

@@ -20,6 +20,11 @@ use percent_encoding::percent_decode_str;
 use super::{CredentialKind, Found, NotOne, Verdict};
 use crate::ticket::TicketParts;
 
+#[cfg(feature = "redis")]
+mod revocation;
+#[cfg(feature = "redis")]
+pub use revocation::*;
+
 /// Secrets shorter than this are not looked for in an output: a short
 /// value (`a`, `1`) shows up in any text by chance.
 pub const MIN_SECRET: usize = 8;

@@ -210,3 +210,66 @@ proptest! {
         super::check_redis_value(&identity, audience.as_deref(), key.as_deref(), &garbage);
     }
 }
+
+#[cfg(feature = "redis")]
+fn revocation_case() -> impl Strategy<Value = RevocationCase> {
+    const NOW: u64 = 1_700_000_000_000_000_000;
+    let key = || proptest::option::of(vec(any::<u8>(), 0..40));
+    (
+        (
+            select(&["app:revocations", "other:revocations", ""][..]),
+            0u64..3,
+            key(),
+            0u64..3,
+            any::<bool>(),
+            key(),
+            proptest::option::of(select(&["app:revocations", "app:revocations\0", "x"][..])),
+        ),
+        (
+            proptest::option::of(prop_oneof![text(QUERY_WORDS, 6), "\\PC{0,12}"]),
+            prop_oneof![
+                Just(MAX_AHEAD_NANOS),
+                Just(MAX_AHEAD_NANOS + 1),
+                Just(u64::MAX),
+                0u64..2 * MAX_AHEAD_NANOS,
+            ],
+            prop_oneof![3 => 3990usize..4096, 1 => 0usize..4200],
+            text(REVOCATION_WORDS, 16),
+            proptest::option::of((any::<usize>(), any::<u8>())),
+            vec(any::<u8>(), 0..80),
+        ),
+    )
+        .prop_map(
+            |(
+                (channel, receiver, receiver_key, sender, same_key, sender_key, sender_channel),
+                (key, ahead, padding, json, tamper, garbage),
+            )| RevocationCase {
+                channel: channel.to_owned(),
+                receiver,
+                receiver_key,
+                sender,
+                same_key,
+                sender_key,
+                sender_channel: sender_channel.map(str::to_owned),
+                key,
+                at: NOW.saturating_add(ahead),
+                now: NOW,
+                padding,
+                json,
+                tamper,
+                garbage,
+            },
+        )
+}
+
+#[cfg(feature = "redis")]
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn revocation_messages_are_read_only_when_signed_bounded_and_dated(
+        case in revocation_case(),
+    ) {
+        check_revocation_message(&case);
+    }
+}

@@ -152,4 +152,6 @@ mod tests;
 
 pub use handle::{Revocation, RevokeReason, Revoked};
 pub(crate) use hook::Revocable;
+#[cfg(all(feature = "redis", any(test, fuzzing)))]
+pub(crate) use redis::{Codec as RevocationCodec, Dropped as RevocationDropped, SigningKey};
 pub use registry::{Revocations, RevocationsBuilder};

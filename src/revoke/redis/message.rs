@@ -20,12 +20,12 @@ const FORMAT: u8 = 1;
 /// is a key and a few numbers, and a payload past this is either a key that
 /// should be an id or someone filling every replica's memory for the
 /// window.
-pub(super) const MAX_MESSAGE_BYTES: usize = 4096;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
 /// How far ahead of this replica's wall clock a revocation may be dated.
 /// Replicas' clocks agree to a few milliseconds under NTP; a date further
 /// ahead would refuse tickets minted after the message arrived, for the
 /// whole window.
-pub(super) const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(5);
+pub(crate) const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(5);
 /// Binds a signature to this crate and message format.
 const SIGNATURE_DOMAIN: &[u8] = b"tower-ws-ticket revocation v1\0";
 /// Hex digits of a signature, and the space that follows them.
@@ -76,15 +76,15 @@ impl fmt::Debug for SigningKey {
 }
 
 /// A revocation another replica made, accepted.
-pub(super) struct Received<K> {
+pub(crate) struct Received<K> {
     /// The key, or `None` for everything.
-    pub(super) key: Option<K>,
-    pub(super) at: u64,
+    pub(crate) key: Option<K>,
+    pub(crate) at: u64,
 }
 
 /// Why a payload was not applied.
 #[derive(Debug)]
-pub(super) enum Dropped {
+pub(crate) enum Dropped {
     /// Our own, applied when it was made; or another format: not an error.
     Ours,
     OtherFormat,
@@ -121,7 +121,7 @@ impl fmt::Display for Dropped {
 
 /// Why a revocation made here cannot be sent.
 #[derive(Debug)]
-pub(super) enum Unsendable {
+pub(crate) enum Unsendable {
     TooLarge(usize),
     /// The key does not serialize: the category only.
     Key(serde_json::error::Category),
@@ -142,14 +142,14 @@ impl fmt::Display for Unsendable {
 /// Writes and reads a bridge's messages: its channel, its replica's id and
 /// its signing key, if any.
 #[derive(Debug)]
-pub(super) struct Codec {
+pub(crate) struct Codec {
     channel: String,
     origin: u64,
     signing_key: Option<SigningKey>,
 }
 
 impl Codec {
-    pub(super) fn new(channel: String, origin: u64, signing_key: Option<SigningKey>) -> Self {
+    pub(crate) fn new(channel: String, origin: u64, signing_key: Option<SigningKey>) -> Self {
         Self {
             channel,
             origin,
@@ -158,7 +158,7 @@ impl Codec {
     }
 
     /// A revocation of `key` (everything when `None`) made here at `at`.
-    pub(super) fn encode<K: Serialize>(
+    pub(crate) fn encode<K: Serialize>(
         &self,
         key: Option<&K>,
         at: u64,
@@ -190,7 +190,7 @@ impl Codec {
 
     /// Reads a payload from the channel or the journal, `now` being this
     /// replica's wall clock in nanoseconds since the Unix epoch.
-    pub(super) fn decode<K: DeserializeOwned>(
+    pub(crate) fn decode<K: DeserializeOwned>(
         &self,
         payload: &[u8],
         now: u64,

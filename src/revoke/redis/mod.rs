@@ -15,6 +15,9 @@ mod message;
 mod task;
 
 pub(crate) use builder::Settings;
+// For the fuzz target and the property tests (`crate::fuzzing`).
+#[cfg(any(test, fuzzing))]
+pub(crate) use message::{Codec, Dropped, SigningKey};
 
 /// The channel and the journal are this name, after the prefix. Ticket keys
 /// are 16 hex digits after the prefix and the live set is `live`, so none
