@@ -250,7 +250,8 @@ fn is_credential_entry(entry: &str) -> bool {
 /// `Sec-WebSocket-Protocol` headers:
 ///
 /// - a header that is not text is refused, whatever else is presented: it
-///   may hide a credential entry;
+///   may hide a credential entry (as ambiguous when two credentials are
+///   read besides it, else as malformed);
 /// - no credential is `Missing`; two anywhere (query pieces named exactly
 ///   `ticket`, `internal` or `token`, `ws-ticket.` entries in any case)
 ///   are refused, whatever their values;
@@ -287,10 +288,12 @@ pub fn check_credential(uri: &Uri, headers: &HeaderMap) {
     let found = super::find_credential(uri, headers);
     let context = || format!("uri {uri:?}, headers {headers:?}, found {found:?}");
     let Some(entries) = entries else {
-        // Refused either way (401, nothing consumed): as malformed, or as
-        // ambiguous when two credentials were seen before the unreadable
-        // line (in the query, or in readable lines before it).
-        let refused = matches!(found, Err(NotOne::Ambiguous | NotOne::Malformed));
+        // Two credentials read before the unreadable line already make
+        // the request ambiguous: refused either way, nothing consumed.
+        let refused = match in_query.len() + in_header {
+            0 | 1 => matches!(found, Err(NotOne::Malformed)),
+            _ => matches!(found, Err(NotOne::Ambiguous | NotOne::Malformed)),
+        };
         assert!(refused, "an unreadable header not refused: {}", context());
         return;
     };
