@@ -1,5 +1,5 @@
 //! The axum 0.8 app of the `stack_axum` example
-//! (`examples/stack_axum/main.rs` starts it; `tests/stack_axum.rs`
+//! (`examples/stack_axum/main.rs` starts it; `tests/it/stack_axum.rs`
 //! drives it over real TCP).
 //!
 //! Per-route configuration: each socket route gets its own

@@ -1,5 +1,5 @@
 //! The plain hyper 1 app of the `stack_hyper` example
-//! (`examples/stack_hyper/main.rs` starts it; `tests/stack_hyper.rs`
+//! (`examples/stack_hyper/main.rs` starts it; `tests/it/stack_hyper.rs`
 //! drives it over real TCP).
 //!
 //! One port, HTTP/1.1 and HTTP/2 (hyper-util's auto server), the HTTP/2

@@ -1,5 +1,5 @@
 //! The tonic 0.14 app of the `stack_tonic` example
-//! (`examples/stack_tonic/main.rs` starts it; `tests/stack_tonic.rs`
+//! (`examples/stack_tonic/main.rs` starts it; `tests/it/stack_tonic.rs`
 //! drives it over real TCP).
 //!
 //! One port serves a real gRPC service (`grpc.health.v1.Health` from

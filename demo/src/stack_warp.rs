@@ -1,5 +1,5 @@
 //! The warp 0.4 app of the `stack_warp` example
-//! (`examples/stack_warp/main.rs` starts it; `tests/stack_warp.rs`
+//! (`examples/stack_warp/main.rs` starts it; `tests/it/stack_warp.rs`
 //! drives it over real TCP).
 //!
 //! warp has no per-route tower layers, so the layer wraps the whole warp

@@ -8,7 +8,7 @@
 //! socket route and its layer are the same as in any other app.
 //!
 //! `examples/with_axum_login/main.rs` serves [`app`];
-//! `tests/with_axum_login.rs` drives it over real TCP.
+//! `tests/it/with_axum_login.rs` drives it over real TCP.
 //!
 //! | route | what it does |
 //! |---|---|

@@ -1,7 +1,7 @@
 //! axum 0.8: two socket routes with different settings, each guarded by
 //! its own `route_layer`. The app itself is
 //! `tower_ws_ticket_demo::stack_axum` (`demo/src/stack_axum.rs`), which
-//! `tests/stack_axum.rs` drives over real TCP.
+//! `tests/it/stack_axum.rs` drives over real TCP.
 //!
 //! ```sh
 //! cargo run --example stack_axum        # ADDR=127.0.0.1:0 picks a free port

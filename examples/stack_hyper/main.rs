@@ -2,7 +2,7 @@
 //! WebSocket over either (HTTP/2 through extended CONNECT, RFC 8441), all
 //! guarded by the layer scoped to `/api/ws`. The app itself is
 //! `tower_ws_ticket_demo::stack_hyper` (`demo/src/stack_hyper.rs`), which
-//! `tests/stack_hyper.rs` drives over real TCP.
+//! `tests/it/stack_hyper.rs` drives over real TCP.
 //!
 //! ```sh
 //! cargo run --example stack_hyper       # ADDR=127.0.0.1:0 picks a free port

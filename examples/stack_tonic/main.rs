@@ -1,6 +1,6 @@
 //! tonic 0.14: a real gRPC service (tonic-health) and a guarded WebSocket
 //! route on one port. The app itself is `tower_ws_ticket_demo::stack_tonic`
-//! (`demo/src/stack_tonic.rs`), which `tests/stack_tonic.rs` drives over
+//! (`demo/src/stack_tonic.rs`), which `tests/it/stack_tonic.rs` drives over
 //! real TCP.
 //!
 //! ```sh

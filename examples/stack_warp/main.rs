@@ -1,7 +1,7 @@
 //! warp 0.4: a `warp::ws()` filter turned into a tower service, wrapped by
 //! the layer scoped to `/api/ws`, served with hyper-util. The app itself is
 //! `tower_ws_ticket_demo::stack_warp` (`demo/src/stack_warp.rs`), which
-//! `tests/stack_warp.rs` drives over real TCP.
+//! `tests/it/stack_warp.rs` drives over real TCP.
 //!
 //! ```sh
 //! cargo run --example stack_warp        # ADDR=127.0.0.1:0 picks a free port

@@ -1,7 +1,7 @@
 //! Tickets in an app that signs users in with axum-login: the mint route
 //! binds each ticket to the `AuthSession`'s user. The app itself is
 //! `tower_ws_ticket_demo::with_axum_login` (`demo/src/with_axum_login.rs`),
-//! which `tests/with_axum_login.rs` drives over real TCP.
+//! which `tests/it/with_axum_login.rs` drives over real TCP.
 //!
 //! ```sh
 //! cargo run --example with_axum_login   # ADDR=127.0.0.1:0 picks a free port

@@ -1,5 +1,5 @@
 //! A client for the [`dashboard`](crate::dashboard) served on loopback:
-//! what the dashboard's tests (`tests/dashboard.rs`, `tests/dashboard_log.rs`)
+//! what the dashboard's tests (`tests/it/dashboard.rs`, `tests/dashboard_log.rs`)
 //! do to it, as a page would.
 
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@ pub mod bench;
 pub mod dashboard;
 pub mod log;
 pub mod redis_server;
-/// The revocation tests' app (`tests/revocation*.rs`).
+/// The revocation tests' app (`tests/it/revocation.rs`, `tests/revocation_redis.rs`).
 pub mod revocation;
 pub mod user;
 

@@ -1,7 +1,7 @@
 //! The app of the revocation tests (one replica of it): a stand-in auth
 //! gate that trusts `x-user`, the mint route, and a socket that greets,
 //! echoes, and closes with 4401 once its user is signed out. Shared by
-//! `tests/revocation.rs` (memory store) and `tests/revocation_redis.rs`
+//! `tests/it/revocation.rs` (memory store) and `tests/revocation_redis.rs`
 //! (several replicas on one Redis).
 
 use std::net::SocketAddr;

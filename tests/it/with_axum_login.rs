@@ -91,8 +91,8 @@ async fn bad_names_and_cross_site_logins_get_no_session() {
 /// they cannot drift from code that compiles and passes the test above.
 #[test]
 fn the_readme_shows_this_example() {
-    let readme = include_str!("../README.md");
-    let source = include_str!("../demo/src/with_axum_login.rs");
+    let readme = include_str!("../../README.md");
+    let source = include_str!("../../demo/src/with_axum_login.rs");
     let start = readme
         .find("```rust,ignore\n// axum-login")
         .expect("the README's axum-login block");

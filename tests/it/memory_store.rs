@@ -3,8 +3,6 @@
 //!
 //! [`MemoryStore`]: tower_ws_ticket::MemoryStore
 
-mod store_suite;
-
 mod memory {
     crate::store_suite!(crate::store_suite::Memory);
 }

@@ -709,7 +709,7 @@ async fn the_client_module_is_served_at_a_stable_path() {
     assert_eq!(headers[CONTENT_TYPE], "text/javascript; charset=utf-8");
     assert_eq!(headers[CACHE_CONTROL], "no-cache");
     assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
-    let shipped = include_str!("../client/ws-ticket.js");
+    let shipped = include_str!("../../client/ws-ticket.js");
     assert_eq!(body, shipped);
     assert_eq!(dashboard::CLIENT_MODULE, shipped);
     assert!(body.contains("export function connect("));
