@@ -1,11 +1,12 @@
 //! The dashboard demo in a real browser: Debian's `chromium`, driven over
 //! WebDriver (`chromedriver`, from `chromium-driver`) with fantoccini.
 //!
-//! Opt-in, because it needs those two programs:
+//! Opt-in, because it needs those two programs: the test is `#[ignore]`d,
+//! so plain `cargo test` builds it and skips it, and it runs by name:
 //!
 //! ```text
 //! sudo apt-get install chromium chromium-driver
-//! cargo test --features browser-tests --test browser
+//! cargo test --test browser -- --ignored
 //! ```
 //!
 //! `.ci/run` installs them when absent and runs this. Without them the test
@@ -60,6 +61,8 @@ const QUIET: Duration = Duration::from_secs(3);
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+// `.ci/run` runs this by name (`cargo test --test browser -- --ignored`).
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_keeps_one_socket_through_the_client_module() {
     let log = AccessLog::install();
