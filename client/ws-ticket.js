@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * ws-ticket.js: keep one ticket-authenticated WebSocket open (tower-ws-ticket,
- * SPEC 3.3). Dependency-free ES module.
+ * ws-ticket.js: keep one ticket-authenticated WebSocket open (the browser
+ * client of tower-ws-ticket). Dependency-free ES module.
  *
  * Every connect, reconnects included, first POSTs to the mint route for a
  * fresh single-use ticket: a ticket is worthless once tried (it may have been
@@ -16,7 +16,7 @@
 /** The marker subprotocol; the server selects it when it selects none of the app's. */
 export const MARKER = "ws-ticket";
 
-/** Close codes the server's layer sends (SPEC 3.2). */
+/** Close codes the server's layer sends (`accept_then_close`: 4401 for a missing or spent credential, 4403 for a refused Origin). */
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
@@ -287,7 +287,7 @@ export class WsTicketClient extends EventTarget {
     const { status, ticket, error } = answer;
     const fields = { mintStatus: status, error };
     if (status === 401) return this.#stop("signed out", "mint-failed", fields);
-    // A cross-site refusal (SPEC 2, mint route): retrying cannot change the Origin.
+    // A cross-site refusal (the mint route's same-origin check): retrying cannot change the Origin.
     if (status === 403) return this.#stop("forbidden", "mint-failed", fields);
     if (ticket === undefined) return this.#backoff("mint-failed", fields, status === 429 || status === 503 ? answer.retryAfter : null);
     this.#open(ticket, status);

@@ -1,4 +1,5 @@
-// What the client does about each way a socket ends (SPEC 3.2, 3.3).
+// What the client does about each way a socket ends, the close codes the
+// server's layer sends (4401, 4403) first.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { harness, started, flush, establish, deferred, trail } from "../test-support/fakes.js";

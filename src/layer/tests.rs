@@ -889,7 +889,7 @@ async fn works_with_a_plain_service_fn() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-// --- The credential in Sec-WebSocket-Protocol (SPEC 3.1) ---
+// --- The credential in Sec-WebSocket-Protocol (`ws-ticket.<ticket>`, off the URL) ---
 
 fn offering(uri: &str, protocols: &str) -> Request<String> {
     with_header(upgrade(uri), "sec-websocket-protocol", protocols)

@@ -46,7 +46,7 @@ async fn ticket_opens_api_ws_once() {
     assert_eq!(refused_status(&url).await, StatusCode::UNAUTHORIZED);
 }
 
-/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// The page's way (README, "The page"): the ticket as a `Sec-WebSocket-Protocol`
 /// entry. The handler selects no protocol of its own, so the layer answers
 /// with the `ws-ticket` marker selected, without which a browser (and
 /// tokio-tungstenite) fails the handshake. Still single-use.

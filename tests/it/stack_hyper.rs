@@ -91,7 +91,7 @@ async fn h1_ticket_opens_the_socket_once() {
     );
 }
 
-/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// The page's way (README, "The page"): the ticket as a `Sec-WebSocket-Protocol`
 /// entry, over HTTP/1.1 and over HTTP/2. The hand-written handshake selects
 /// no protocol, so the layer answers with the `ws-ticket` marker selected
 /// (on the 101, and on the CONNECT's 200); without it a browser (and

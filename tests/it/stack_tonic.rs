@@ -82,7 +82,7 @@ async fn socket_on_the_grpc_port_opens_with_a_ticket_once() {
     assert_eq!(health_check(addr).await, ServingStatus::Serving);
 }
 
-/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// The page's way (README, "The page"): the ticket as a `Sec-WebSocket-Protocol`
 /// entry, on the port gRPC shares. The axum handler selects no protocol,
 /// so the layer answers with the `ws-ticket` marker selected.
 #[tokio::test]

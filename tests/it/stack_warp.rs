@@ -32,7 +32,7 @@ async fn ticket_opens_the_guarded_route_once() {
     assert_eq!(refused_status(&url).await, StatusCode::UNAUTHORIZED);
 }
 
-/// The page's way (SPEC 3.1): the ticket as a `Sec-WebSocket-Protocol`
+/// The page's way (README, "The page"): the ticket as a `Sec-WebSocket-Protocol`
 /// entry. warp's `ws()` filter negotiates no protocol, so the layer
 /// answers with the `ws-ticket` marker selected; without it a browser (and
 /// tokio-tungstenite) fails the handshake.

@@ -1,5 +1,5 @@
-//! The credential in `Sec-WebSocket-Protocol` (SPEC 3.1) and refusals a
-//! browser can read (SPEC 3.2), over real TCP: axum behind the layer,
+//! The credential in `Sec-WebSocket-Protocol` (off the URL) and refusals a
+//! browser can read (close codes 4401 and 4403), over real TCP: axum behind the layer,
 //! served by hyper-util with HTTP/1.1 upgrades and HTTP/2 extended CONNECT,
 //! against tokio-tungstenite, hyper's HTTP/2 client, and raw bytes where a
 //! client must misbehave.
