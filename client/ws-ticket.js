@@ -36,8 +36,7 @@ const TICKET_SHAPE = /^[A-Za-z0-9._~-]+$/;
  * "handshake-failed" (a socket closed or timed out before `open`),
  * "mint-failed", "app-close" (handle.close()), "error" (the WebSocket
  * constructor threw).
- * @typedef {"start" | "reconnect" | "retry" | "minted" | "opened" | "established" | "close" |
- *   "handshake-failed" | "mint-failed" | "app-close" | "error"} Cause
+ * @typedef {"start" | "reconnect" | "retry" | "minted" | "opened" | "established" | "close" | "handshake-failed" | "mint-failed" | "app-close" | "error"} Cause
  */
 
 /**
