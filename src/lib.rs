@@ -24,6 +24,8 @@
 //     clock       Clock, SystemClock, ManualClock: monotonic time for expiry
 //     peer        PeerExtractor, DefaultPeer: where a request's peer address is
 //     audience    Audience: which guarded route a ticket is for
+//     hash        the hasher of maps keyed by a u64 the crate draws itself
+//                 (the memory store's tickets, the registry's handles)
 //     extract     (feature "axum") what the extractors share: reading the
 //                 layer's extensions, NotBehindLayer when they are missing
 //   credentials
@@ -35,7 +37,7 @@
 //                 followed across failovers in sentinel.rs, or Cluster in
 //                 cluster.rs), the bound on each call, the default key
 //                 prefix
-//   store         the TicketStore trait; memory.rs (sharded, the default) with
+//   store         the TicketStore trait; memory/ (sharded, the default) with
 //                 memory/per_identity.rs (its caps per identity), redis/
 //                 (feature "redis": store, builder, codec, keys and their
 //                 Cluster buckets, scripts)
@@ -64,6 +66,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
+mod hash;
 pub mod layer;
 mod metric;
 pub mod mint;

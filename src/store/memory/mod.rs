@@ -32,7 +32,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -48,6 +48,7 @@ use crate::audience::Audience;
 use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_from_nanos, wall_nanos};
 use crate::error::Redacted;
 use crate::error::{MintError, TicketError};
+use crate::hash::BuildU64Hasher;
 use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
 
 /// Default cap on live tickets: about 15 MiB of tickets at most.
@@ -91,7 +92,7 @@ pub struct MemoryStore<I> {
 }
 
 struct Shared<I> {
-    tickets: DashMap<u64, Stored<I>, BuildHasherDefault<LookupHasher>>,
+    tickets: DashMap<u64, Stored<I>, BuildU64Hasher>,
     expiry: Box<[ExpiryShard]>,
     /// Places under the cap that no shard holds. With every shard's
     /// `quota`, they add up to `max_outstanding`.
@@ -152,32 +153,6 @@ struct ExpiryShard {
 struct Minted {
     lookup: u64,
     at: u64,
-}
-
-/// The map's hasher: the identity on the lookup half.
-///
-/// Keys are uniformly random values this store drew itself; clients can
-/// only look keys up, never choose which are inserted, so hashing them
-/// again would buy no protection against flooding and cost a few
-/// nanoseconds on every call.
-#[derive(Default, Clone, Copy)]
-struct LookupHasher(u64);
-
-impl Hasher for LookupHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed here; fold anything else all the same.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 impl<I> MemoryStore<I> {
@@ -846,7 +821,7 @@ impl<I> MemoryStoreBuilder<I> {
             shared: Arc::new(Shared {
                 tickets: DashMap::with_capacity_and_hasher_and_shard_amount(
                     0,
-                    BuildHasherDefault::default(),
+                    BuildU64Hasher::default(),
                     shards,
                 ),
                 expiry,

@@ -43,7 +43,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
@@ -55,6 +55,7 @@ use dashmap::mapref::entry::Entry;
 use super::deadline::Deadline;
 use super::handle::{Registered, Revocation, RevokeReason, Signal};
 use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_nanos, wall_now};
+use crate::hash::BuildU64Hasher;
 use crate::store::DEFAULT_TTL;
 
 /// Added to the longest ticket TTL to make the refusal window, for clocks
@@ -673,28 +674,6 @@ impl<K> fmt::Debug for Revocations<K> {
     }
 }
 
-/// Handle ids are a counter: hash them by one multiplication, which
-/// spreads consecutive ids over the table (SipHash would buy nothing: no
-/// client chooses them).
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 /// How long [`outlast`] waits at most for the wall clock to move.
 const OUTLAST_AT_MOST: Duration = Duration::from_millis(2);
 
@@ -714,7 +693,8 @@ fn outlast(at: u64) {
     }
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+/// Handles by their id, a counter (see [`crate::hash`]).
+type IdMap<V> = HashMap<u64, V, BuildU64Hasher>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing here leaves the data half-changed across a panic.
