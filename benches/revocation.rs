@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use tower::{Layer, service_fn};
-use tower_ws_ticket::{MemoryStore, Revocation, Revocations, Revoked, WsTicketLayer};
+use tower_ws_ticket::{MemoryStore, Revocation, Revocations, RevokedFuture, WsTicketLayer};
 use tower_ws_ticket_demo::testkit::bench::{admit, ready_inner, upgrade_request};
 
 fn admitted_socket(c: &mut Criterion) {
@@ -63,7 +63,7 @@ fn admitted_socket(c: &mut Criterion) {
 }
 
 /// `n` sockets of key 0, each with a `revoked()` future registered.
-fn sockets(revocations: &Revocations<u64>, n: usize) -> Vec<(Revocation, Revoked)> {
+fn sockets(revocations: &Revocations<u64>, n: usize) -> Vec<(Revocation, RevokedFuture)> {
     let mut cx = Context::from_waker(Waker::noop());
     (0..n)
         .map(|_| {

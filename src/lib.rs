@@ -44,12 +44,13 @@
 //   audit         audit events, the tracing they emit, URI redaction for logs;
 //                 re-exports the reasons from reject
 //   revoke        Revocations (the registry of live sockets by key), the
-//                 Revocation handle a socket holds and why it ended;
-//                 deadline.rs ends sockets at an instant (expiry, maximum
-//                 age) on one timer thread; hook.rs is what the layer
-//                 configures; redis/ bridges replicas (feature "redis":
-//                 builder, message with its size, date and signature
-//                 checks, bridge, task)
+//                 Revocation handle a socket holds, the RevokedFuture it
+//                 hands out, and why it ended; deadline.rs ends sockets at
+//                 an instant (expiry, maximum age) on one timer thread;
+//                 hook.rs holds SocketEnds, what the layer configures;
+//                 redis/ bridges replicas (feature "redis": builder,
+//                 message with its size, date and signature checks,
+//                 bridge, task)
 //   layer         WsTicketLayer (the builder), WsTicket (service), ResponseFuture;
 //                 admission.rs decides, principal.rs is what a handler gets,
 //                 upgrade.rs / scope.rs say which requests are guarded,
@@ -101,7 +102,7 @@ pub use layer::{
 pub use mint::MintService;
 pub use origin::ConfigError;
 pub use peer::{DefaultPeer, PeerExtractor};
-pub use revoke::{Revocation, Revocations, RevocationsBuilder, RevokeReason, Revoked};
+pub use revoke::{Revocation, Revocations, RevocationsBuilder, RevokeReason, RevokedFuture};
 pub use store::{DEFAULT_TTL, MemoryStore, MemoryStoreBuilder, Redeemed, TicketStore};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

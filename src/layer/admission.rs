@@ -26,7 +26,7 @@ use crate::error::{Redacted, TicketError};
 use crate::metric::{Op, Timed};
 use crate::origin::AllowedOrigins;
 use crate::peer::PeerExtractor;
-use crate::revoke::Revocable;
+use crate::revoke::SocketEnds;
 use crate::store::{Redeemed, TicketStore};
 use crate::wire::{self, CredentialKind, NotOne, TICKET_PREFIX, Without};
 
@@ -53,7 +53,7 @@ pub(crate) struct Settings<T: TicketStore> {
     pub(crate) scope: Scope,
     pub(crate) peer: Arc<dyn PeerExtractor>,
     pub(crate) audit: Auditor<T::Identity>,
-    pub(crate) revocations: Revocable<T::Identity>,
+    pub(crate) socket_ends: SocketEnds<T::Identity>,
     #[cfg(feature = "tokio")]
     pub(crate) close: Option<AcceptThenClose>,
 }
@@ -232,7 +232,7 @@ impl<T: TicketStore> Settings<T> {
             Principal::Ticket(redeemed) => self.audit.label(&redeemed.identity),
             // Ticket sockets got a keyed handle when the ticket settled.
             _ => {
-                self.revocations.attach_unkeyed(req.extensions_mut());
+                self.socket_ends.attach_unkeyed(req.extensions_mut());
                 None
             }
         };
@@ -263,7 +263,7 @@ impl<T: TicketStore, R> Config<T, R> {
             Ok(redeemed) => {
                 if let Err(reason) = self
                     .settings
-                    .revocations
+                    .socket_ends
                     .admit_ticket(&redeemed, req.extensions_mut())
                 {
                     return Err(self.reject(req, reason, None));

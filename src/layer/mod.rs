@@ -174,7 +174,7 @@ use crate::audit::{AuditEvent, Auditor};
 use crate::credential::{ChildCredential, InternalCredential, SessionToken};
 use crate::origin::{AllowedOrigins, ConfigError};
 use crate::peer::{DefaultPeer, PeerExtractor};
-use crate::revoke::{Revocable, Revocations};
+use crate::revoke::{Revocations, SocketEnds};
 use crate::store::TicketStore;
 
 mod admission;
@@ -224,7 +224,7 @@ impl<T: TicketStore> WsTicketLayer<T> {
                     scope: Scope::default(),
                     peer: Arc::new(DefaultPeer),
                     audit: Auditor::default(),
-                    revocations: Revocable::default(),
+                    socket_ends: SocketEnds::default(),
                     #[cfg(feature = "tokio")]
                     close: None,
                 },
@@ -521,7 +521,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     {
         registry.cover_ttl(self.store().ttl());
-        self.settings_mut().revocations.set_registry(registry, key);
+        self.settings_mut().socket_ends.set_registry(registry, key);
         self
     }
 
@@ -557,7 +557,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
         mut self,
         expires_at: impl Fn(&T::Identity) -> Option<std::time::SystemTime> + Send + Sync + 'static,
     ) -> Self {
-        self.settings_mut().revocations.set_expires_at(expires_at);
+        self.settings_mut().socket_ends.set_expires_at(expires_at);
         self
     }
 
@@ -567,7 +567,7 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// reason [`Expired`](crate::RevokeReason::Expired). Together with
     /// [`expires_at`](Self::expires_at), the earlier of the two counts.
     pub fn max_socket_age(mut self, age: std::time::Duration) -> Self {
-        self.settings_mut().revocations.set_max_age(age);
+        self.settings_mut().socket_ends.set_max_age(age);
         self
     }
 

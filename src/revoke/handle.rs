@@ -1,4 +1,4 @@
-//! [`Revocation`]: what one socket holds, the [`Revoked`] future a
+//! [`Revocation`]: what one socket holds, the [`RevokedFuture`] a
 //! handler selects on, and the [`RevokeReason`] it ended for.
 //!
 //! A handle is one allocation shared by its clones: the registry's entry
@@ -94,7 +94,7 @@ impl Signal {
     /// Fires for `reason`, unless it fired already. Returns whether this
     /// call fired it.
     pub(crate) fn fire(&self, reason: RevokeReason) -> bool {
-        // SeqCst pairs with the load in `Revoked::poll`, made after its
+        // SeqCst pairs with the load in `RevokedFuture::poll`, made after its
         // listener is registered: either the poll sees the flag, or the
         // notification sees the listener.
         let first = self
@@ -158,7 +158,7 @@ impl Drop for Signal {
 /// ```
 ///
 /// Clones share one registration: the socket leaves the registry when the
-/// last clone (and the last [`Revoked`] future made from one) is dropped.
+/// last clone (and the last [`RevokedFuture`] made from one) is dropped.
 #[derive(Clone)]
 pub struct Revocation {
     registration: Arc<dyn Registered>,
@@ -182,8 +182,8 @@ impl Revocation {
     /// waker; a loop that rebuilds the future on every turn (as
     /// `tokio::select!` in a `loop` does) pays a small allocation per turn,
     /// which pinning one future outside the loop avoids.
-    pub fn revoked(&self) -> Revoked {
-        Revoked {
+    pub fn revoked(&self) -> RevokedFuture {
+        RevokedFuture {
             registration: Arc::clone(&self.registration),
             listener: None,
         }
@@ -259,12 +259,12 @@ impl fmt::Debug for Revocation {
 /// revoked. `Send`, `Unpin` and `'static`, so it can be selected on in
 /// place or moved into a task of its own.
 #[must_use = "futures do nothing unless polled"]
-pub struct Revoked {
+pub struct RevokedFuture {
     registration: Arc<dyn Registered>,
     listener: Option<EventListener>,
 }
 
-impl Future for Revoked {
+impl Future for RevokedFuture {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -289,9 +289,9 @@ impl Future for Revoked {
     }
 }
 
-impl fmt::Debug for Revoked {
+impl fmt::Debug for RevokedFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Revoked")
+        f.debug_struct("RevokedFuture")
             .field("revoked", &self.registration.signal().is_fired())
             .finish_non_exhaustive()
     }

@@ -17,7 +17,7 @@ use crate::store::Redeemed;
 
 /// The layer's settings for the ends of sockets: none by default. With any
 /// of them set, every admitted socket gets a [`Revocation`] handle.
-pub(crate) struct Revocable<I> {
+pub(crate) struct SocketEnds<I> {
     hook: Option<Arc<dyn Hook<I>>>,
     expires_at: Option<Arc<ExpiresAt<I>>>,
     max_age: Option<Duration>,
@@ -58,7 +58,7 @@ where
     }
 }
 
-impl<I: 'static> Revocable<I> {
+impl<I: 'static> SocketEnds<I> {
     /// Registers admitted sockets in `registry` under `key(identity)`.
     pub(crate) fn set_registry<K, F>(&mut self, registry: Revocations<K>, key: F)
     where
@@ -138,7 +138,7 @@ impl<I: 'static> Revocable<I> {
     }
 }
 
-impl<I> Default for Revocable<I> {
+impl<I> Default for SocketEnds<I> {
     fn default() -> Self {
         Self {
             hook: None,
@@ -148,7 +148,7 @@ impl<I> Default for Revocable<I> {
     }
 }
 
-impl<I> Clone for Revocable<I> {
+impl<I> Clone for SocketEnds<I> {
     fn clone(&self) -> Self {
         Self {
             hook: self.hook.clone(),
@@ -158,9 +158,9 @@ impl<I> Clone for Revocable<I> {
     }
 }
 
-impl<I> fmt::Debug for Revocable<I> {
+impl<I> fmt::Debug for SocketEnds<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Revocable")
+        f.debug_struct("SocketEnds")
             .field("registry", &self.hook.is_some())
             .field("expires_at", &self.expires_at.is_some())
             .field("max_age", &self.max_age)

@@ -150,8 +150,8 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub use handle::{Revocation, RevokeReason, Revoked};
-pub(crate) use hook::Revocable;
+pub use handle::{Revocation, RevokeReason, RevokedFuture};
+pub(crate) use hook::SocketEnds;
 #[cfg(all(feature = "redis", any(test, fuzzing)))]
 pub(crate) use redis::{Codec as RevocationCodec, Dropped as RevocationDropped, SigningKey};
 pub use registry::{Revocations, RevocationsBuilder};

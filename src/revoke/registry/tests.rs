@@ -7,7 +7,7 @@ use std::thread;
 
 use super::*;
 use crate::ManualClock;
-use crate::revoke::Revoked;
+use crate::revoke::RevokedFuture;
 
 fn key(name: &str) -> String {
     name.to_owned()
@@ -46,7 +46,7 @@ impl CountingWaker {
     }
 }
 
-fn poll(future: &mut Revoked, waker: &Arc<CountingWaker>) -> Poll<()> {
+fn poll(future: &mut RevokedFuture, waker: &Arc<CountingWaker>) -> Poll<()> {
     let waker = Waker::from(Arc::clone(waker));
     Pin::new(future).poll(&mut Context::from_waker(&waker))
 }
