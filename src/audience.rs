@@ -1,37 +1,5 @@
-//! Audiences: which guarded socket a ticket is for.
-//!
-//! One store can serve several guarded routes: the page's `/api/ws` and an
-//! admin console's `/api/admin/ws`, say. Without more, a ticket minted for
-//! the one opens the other. An [`Audience`] closes that: the mint route
-//! binds each ticket to one ([`MintService::audience`](crate::MintService::audience)),
-//! and a layer with an audience ([`WsTicketLayer::audience`](crate::WsTicketLayer::audience))
-//! admits only tickets bound to the same one. A layer without an audience
-//! refuses tickets that carry one, so a page ticket cannot open a route
-//! that forgot its setting either.
-//!
-//! A ticket presented to the wrong route is refused (401, audit reason
-//! `wrong-audience`) and **burned**: the store checks the audience after it
-//! has taken the ticket out, so the ticket is gone whatever the outcome.
-//!
-//! ```
-//! use tower_ws_ticket::{Audience, MemoryStore, TicketError};
-//!
-//! let store = MemoryStore::<u64>::new();
-//! let admin = Audience::new("admin");
-//!
-//! let ticket = store.mint_with_audience(7, &admin).unwrap();
-//! // Presented where no audience (or another one) is expected: refused, and
-//! // gone.
-//! assert!(matches!(
-//!     store.consume(ticket.expose_secret()),
-//!     Err(TicketError::WrongAudience(_))
-//! ));
-//! assert!(store.consume_with_audience(ticket.expose_secret(), &admin).is_err());
-//!
-//! let ticket = store.mint_with_audience(7, &admin).unwrap();
-//! let redeemed = store.consume_with_audience(ticket.expose_secret(), &admin).unwrap();
-//! assert_eq!(redeemed.identity, 7);
-//! ```
+//! Audiences: which guarded socket a ticket is for (the guide is on
+//! [`Audience`], at the crate root).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,8 +7,40 @@ use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
-/// The name of a guarded socket that tickets can be bound to; see the
-/// [module docs](self).
+/// The name of a guarded socket that tickets can be bound to.
+///
+/// One store can serve several guarded routes: the page's `/api/ws` and an
+/// admin console's `/api/admin/ws`, say. Without more, a ticket minted for
+/// the one opens the other. An [`Audience`] closes that: the mint route
+/// binds each ticket to one ([`MintService::audience`](crate::MintService::audience)),
+/// and a layer with an audience ([`WsTicketLayer::audience`](crate::WsTicketLayer::audience))
+/// admits only tickets bound to the same one. A layer without an audience
+/// refuses tickets that carry one, so a page ticket cannot open a route
+/// that forgot its setting either.
+///
+/// A ticket presented to the wrong route is refused (401, audit reason
+/// `wrong-audience`) and **burned**: the store checks the audience after it
+/// has taken the ticket out, so the ticket is gone whatever the outcome.
+///
+/// ```
+/// use tower_ws_ticket::{Audience, MemoryStore, TicketError};
+///
+/// let store = MemoryStore::<u64>::new();
+/// let admin = Audience::new("admin");
+///
+/// let ticket = store.mint_with_audience(7, &admin).unwrap();
+/// // Presented where no audience (or another one) is expected: refused, and
+/// // gone.
+/// assert!(matches!(
+///     store.consume(ticket.expose_secret()),
+///     Err(TicketError::WrongAudience(_))
+/// ));
+/// assert!(store.consume_with_audience(ticket.expose_secret(), &admin).is_err());
+///
+/// let ticket = store.mint_with_audience(7, &admin).unwrap();
+/// let redeemed = store.consume_with_audience(ticket.expose_secret(), &admin).unwrap();
+/// assert_eq!(redeemed.identity, 7);
+/// ```
 ///
 /// Two audiences are equal when their names are. Each distinct name is
 /// registered once per process and compared as a small number from then

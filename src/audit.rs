@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
-//! use tower_ws_ticket::audit::{AuditEvent, RejectReason};
+//! use tower_ws_ticket::{AuditEvent, RejectReason};
 //! use tower_ws_ticket::{MemoryStore, WsTicketLayer};
 //!
 //! let seen = Arc::new(Mutex::new(Vec::new()));
@@ -255,7 +255,7 @@ fn trace(event: &AuditEvent<'_>) {
 ///
 /// ```
 /// use http::{HeaderValue, Uri};
-/// use tower_ws_ticket::audit::redact_uri;
+/// use tower_ws_ticket::redact_uri;
 ///
 /// let uri: Uri = "/api/ws?room=7&ticket=wst_secret&x=1".parse().unwrap();
 /// assert_eq!(redact_uri(&uri), "/api/ws?room=7&ticket=REDACTED&x=1");
@@ -317,7 +317,7 @@ pub fn redact_uri(uri: &Uri) -> String {
 ///
 /// ```
 /// use http::HeaderValue;
-/// use tower_ws_ticket::audit::redact_subprotocols;
+/// use tower_ws_ticket::redact_subprotocols;
 ///
 /// let offered = HeaderValue::from_static("ws-ticket, ws-ticket.wst_secret, chat.v1");
 /// assert_eq!(redact_subprotocols(&offered), "ws-ticket, ws-ticket.REDACTED, chat.v1");

@@ -3,8 +3,7 @@
 //! [`NotBehindLayer`] when it is not there.
 //!
 //! [`Principal`](crate::Principal) and [`Revocation`](crate::Revocation)
-//! are the extractors; each also works as `Option<_>` for a route that
-//! serves requests with and without it.
+//! are the extractors.
 
 use std::fmt;
 
@@ -19,13 +18,16 @@ use http::request::Parts;
 /// [`revocations`](crate::WsTicketLayer::revocations) (for
 /// [`Revocation`](crate::Revocation)): a server misconfiguration.
 ///
+/// Each extractor also works as `Option<_>`, for a route that serves
+/// requests with and without it; then there is no rejection.
+///
 /// Answers `500 Internal Server Error`, as axum's own `Extension` does when
 /// an extension is missing, and never opens a socket.
 ///
 /// ```
 /// use axum::response::IntoResponse;
 /// use http::request::Request;
-/// use tower_ws_ticket::extract::NotBehindLayer;
+/// use tower_ws_ticket::NotBehindLayer;
 /// use tower_ws_ticket::Principal;
 /// use axum::extract::FromRequestParts;
 ///

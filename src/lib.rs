@@ -4,6 +4,18 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, clippy::all)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Public names, one rule: every type, trait and function a user names in
+// a `use` line is at the crate root (`pub use` below), and the docs,
+// README and examples name it there. A module is public only as a chapter
+// of the docs (layer, mint, store, revoke, audit, peer, clock, credential,
+// error, ticket: their module docs are the guide to their area, their
+// items the same as the root's) or for names that are not at the root
+// (wire's constants, layer::ResponseFuture, mint::ResponseFuture). A
+// module that would only hold one item is private, and the item's docs
+// carry what its module said (origin -> ConfigError and
+// WsTicketLayer::allowed_origins, extract -> NotBehindLayer, audience ->
+// Audience).
+//
 // The shape of the crate, one job per module. Dependencies point one way,
 // from the leaves down the list to the layer and the mint route; nothing
 // imports a module below it:
@@ -59,19 +71,18 @@
 //                 turns it into an accepted socket closed with the table's
 //                 code (feature "tokio")
 //   mint          MintService: the POST /api/auth/ws-ticket route
-pub mod audience;
+mod audience;
 pub mod audit;
 pub mod clock;
 pub mod credential;
 pub mod error;
 #[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub mod extract;
+mod extract;
 mod hash;
 pub mod layer;
 mod metric;
 pub mod mint;
-pub mod origin;
+mod origin;
 pub mod peer;
 #[cfg(feature = "redis")]
 mod redis;
@@ -95,6 +106,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{AttachUrlError, ChildCredential, InternalCredential, SessionToken};
 pub use error::{MintError, Redacted, StoreUnavailable, TicketError};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::NotBehindLayer;
 pub use layer::{
     DefaultRejection, Principal, Rejection, RejectionResponse, WsTicket, WsTicketLayer,

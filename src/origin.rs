@@ -1,30 +1,8 @@
 //! Origins: the allowlist the layer and the mint route check `Origin`
 //! headers against, and the mint route's same-origin default.
 //!
-//! Origins compare as serialized origins (RFC 6454, section 6.2), what a
-//! browser puts in its `Origin` header: `scheme://host[:port]`, no path, no
-//! userinfo, no trailing slash, the scheme's default port (80 for http/ws,
-//! 443 for https/wss) left out and any other port in plain decimal. An
-//! `Origin` header must be one exactly (ASCII case aside); anything else,
-//! such as `https://app.example.com:0443` or `https://app.example.com:443`,
-//! is refused. A host with a trailing dot (`https://app.example.com.`) is
-//! an origin of its own, as it is to a browser: it matches only an entry
-//! spelled so. The configuration is read more kindly:
-//! `https://App.example.com:443/` in an allowlist is kept as
-//! `https://app.example.com`.
-//!
-//! ```
-//! use tower_ws_ticket::{ConfigError, WsTicketLayer, MemoryStore};
-//!
-//! let layer = WsTicketLayer::new(MemoryStore::<u64>::new())
-//!     .try_allowed_origins(["https://app.example.com"])?;
-//! # let _ = layer;
-//! assert!(matches!(
-//!     WsTicketLayer::new(MemoryStore::<u64>::new()).try_allowed_origins(["app.example.com"]),
-//!     Err(ConfigError::InvalidOrigin(_))
-//! ));
-//! # Ok::<(), ConfigError>(())
-//! ```
+//! How origins compare is on
+//! [`WsTicketLayer::allowed_origins`](crate::WsTicketLayer::allowed_origins).
 
 use std::error::Error;
 use std::fmt;
@@ -185,6 +163,19 @@ fn split_host(host_port: &str) -> Option<(&str, Option<u16>)> {
 }
 
 /// A setting that cannot work.
+///
+/// ```
+/// use tower_ws_ticket::{ConfigError, WsTicketLayer, MemoryStore};
+///
+/// let layer = WsTicketLayer::new(MemoryStore::<u64>::new())
+///     .try_allowed_origins(["https://app.example.com"])?;
+/// # let _ = layer;
+/// assert!(matches!(
+///     WsTicketLayer::new(MemoryStore::<u64>::new()).try_allowed_origins(["app.example.com"]),
+///     Err(ConfigError::InvalidOrigin(_))
+/// ));
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {

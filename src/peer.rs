@@ -15,7 +15,7 @@
 //! ```
 //! use std::net::SocketAddr;
 //! use http::Extensions;
-//! use tower_ws_ticket::peer::{DefaultPeer, PeerExtractor};
+//! use tower_ws_ticket::{DefaultPeer, PeerExtractor};
 //!
 //! let mut extensions = Extensions::new();
 //! assert_eq!(DefaultPeer.peer_addr(&extensions), None);

@@ -58,7 +58,7 @@ pub(crate) fn random_text<const N: usize>(prefix: &str) -> ([u8; N], String) {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_ws_ticket::ticket::TicketParts;
+/// use tower_ws_ticket::TicketParts;
 ///
 /// let (parts, ticket) = TicketParts::generate(Duration::from_secs(30));
 /// let stored_secret = *parts.expose_secret();

@@ -25,7 +25,8 @@
 //! ```
 //!
 //! ```
-//! use tower_ws_ticket::wire::{CredentialKind, SUBPROTOCOL, TICKET_PARAM, TICKET_PREFIX};
+//! use tower_ws_ticket::CredentialKind;
+//! use tower_ws_ticket::wire::{SUBPROTOCOL, TICKET_PARAM, TICKET_PREFIX};
 //!
 //! assert_eq!(CredentialKind::Ticket.param(), TICKET_PARAM);
 //! assert_eq!(format!("/api/ws?{TICKET_PARAM}={TICKET_PREFIX}…"), "/api/ws?ticket=wst_…");

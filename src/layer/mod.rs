@@ -321,6 +321,18 @@ impl<T: TicketStore, R: Clone> WsTicketLayer<T, R> {
     /// this check: browsers always send one, and other clients cannot be
     /// driven by a hostile page.
     ///
+    /// Origins compare as serialized origins (RFC 6454, section 6.2), what a
+    /// browser puts in its `Origin` header: `scheme://host[:port]`, no path, no
+    /// userinfo, no trailing slash, the scheme's default port (80 for http/ws,
+    /// 443 for https/wss) left out and any other port in plain decimal. An
+    /// `Origin` header must be one exactly (ASCII case aside); anything else,
+    /// such as `https://app.example.com:0443` or `https://app.example.com:443`,
+    /// is refused. A host with a trailing dot (`https://app.example.com.`) is
+    /// an origin of its own, as it is to a browser: it matches only an entry
+    /// spelled so. The configuration is read more kindly:
+    /// `https://App.example.com:443/` in an allowlist is kept as
+    /// `https://app.example.com`.
+    ///
     /// # Panics
     ///
     /// When an entry is not a serialized origin (`scheme://host[:port]`,
