@@ -56,9 +56,10 @@
 //   audit         audit events, the tracing they emit, URI redaction for logs;
 //                 re-exports the reasons from reject
 //   revoke        Revocations (the registry of live sockets by key), the
-//                 Revocation handle a socket holds, the RevokedFuture it
-//                 hands out, and why it ended; deadline.rs ends sockets at
-//                 an instant (expiry, maximum age) on one timer thread;
+//                 Revocation handle a socket holds and the RevokedFuture it
+//                 hands out; signal.rs is how a handle is told to end and
+//                 why (RevokeReason), with the one timer thread that ends
+//                 sockets at an instant (expiry, maximum age);
 //                 hook.rs holds SocketEnds, what the layer configures;
 //                 redis/ bridges replicas (feature "redis": builder,
 //                 message with its size, date and signature checks,

@@ -2,7 +2,8 @@
 //! handler selects on, and the [`RevokeReason`] it ended for.
 //!
 //! A handle is one allocation shared by its clones: the registry's entry
-//! for the socket, with a flag and an [`event_listener::Event`] in it.
+//! for the socket, with its [`Signal`] (a flag and an
+//! [`event_listener::Event`]) in it.
 //! Revoking sets the flag and notifies every listener; a future that is
 //! dropped unpolled or half-way leaves nothing behind (its listener
 //! unregisters itself), so it is cancel-safe and `tokio::select!` may
@@ -12,119 +13,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use event_listener::{Event, EventListener};
+use event_listener::EventListener;
 
-use super::deadline::{self, Deadline};
-
-/// The part of a registration a handle needs: its signal. The registry's
-/// own type (generic over the key) stays behind this trait, so that
-/// [`Revocation`] has no type parameter.
-pub(crate) trait Registered: Send + Sync + 'static {
-    fn signal(&self) -> &Signal;
-}
-
-/// Why a socket's [`Revocation`] was signalled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RevokeReason {
-    /// Its key was revoked ([`Revocations::revoke`](crate::Revocations::revoke)),
-    /// or everything was ([`revoke_all`](crate::Revocations::revoke_all)):
-    /// the user signed out.
-    Revoked,
-    /// Its deadline passed: the identity's expiry
-    /// ([`WsTicketLayer::expires_at`](crate::WsTicketLayer::expires_at)) or
-    /// the socket's maximum age
-    /// ([`max_socket_age`](crate::WsTicketLayer::max_socket_age)).
-    Expired,
-}
-
-impl RevokeReason {
-    /// A short, stable name for logs, close frames and metrics
-    /// (`"revoked"`, `"expired"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Revoked => "revoked",
-            Self::Expired => "expired",
-        }
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            Self::Revoked => 1,
-            Self::Expired => 2,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(Self::Revoked),
-            2 => Some(Self::Expired),
-            _ => None,
-        }
-    }
-}
-
-/// Fired once, for the first of its causes (a revocation, the deadline);
-/// never reset. One per live socket's registration, so it also keeps the
-/// `ws_ticket_sockets` gauge.
-#[derive(Debug)]
-pub(crate) struct Signal {
-    /// 0 until fired, then the [`RevokeReason`]'s code.
-    reason: AtomicU8,
-    event: Event,
-    /// When the socket ends by itself, if it does. Its entry in the
-    /// deadline queue leaves with the signal.
-    deadline: Option<Deadline>,
-}
-
-impl Signal {
-    pub(crate) fn new(deadline: Option<Deadline>) -> Self {
-        crate::metric::sockets(1);
-        Self {
-            reason: AtomicU8::new(0),
-            event: Event::new(),
-            deadline,
-        }
-    }
-
-    /// Fires for `reason`, unless it fired already. Returns whether this
-    /// call fired it.
-    pub(crate) fn fire(&self, reason: RevokeReason) -> bool {
-        // SeqCst pairs with the load in `RevokedFuture::poll`, made after its
-        // listener is registered: either the poll sees the flag, or the
-        // notification sees the listener.
-        let first = self
-            .reason
-            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok();
-        if first {
-            crate::metric::revoked(reason == RevokeReason::Expired);
-            self.event.notify(usize::MAX);
-        }
-        first
-    }
-
-    pub(crate) fn reason(&self) -> Option<RevokeReason> {
-        RevokeReason::from_code(self.reason.load(Ordering::SeqCst))
-    }
-
-    pub(crate) fn is_fired(&self) -> bool {
-        self.reason.load(Ordering::SeqCst) != 0
-    }
-}
-
-impl Drop for Signal {
-    fn drop(&mut self) {
-        crate::metric::sockets(-1);
-        if let Some(deadline) = &self.deadline {
-            deadline::cancel(deadline);
-        }
-    }
-}
+use super::signal::{self, Deadline, Registered, RevokeReason, Signal};
 
 /// A socket's revocation handle: [`revoked`](Self::revoked) completes once
 /// its key is revoked by [`Revocations::revoke`](crate::Revocations::revoke)
@@ -167,8 +61,8 @@ pub struct Revocation {
 impl Revocation {
     /// The handle of `registration`, its deadline (if any) queued.
     pub(crate) fn new(registration: Arc<dyn Registered>) -> Self {
-        if let Some(deadline) = &registration.signal().deadline {
-            deadline::schedule(Arc::downgrade(&registration), deadline);
+        if let Some(deadline) = registration.signal().deadline() {
+            signal::schedule(Arc::downgrade(&registration), deadline);
         }
         Self { registration }
     }
@@ -206,16 +100,12 @@ impl Revocation {
     /// expiry and its maximum age, as the layer worked them out at the
     /// upgrade. `None` for a socket with no deadline.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.registration
-            .signal()
-            .deadline
-            .as_ref()
-            .map(Deadline::instant)
+        self.registration.signal().deadline().map(Deadline::instant)
     }
 
     #[cfg(test)]
-    pub(crate) fn deadline_for_tests(&self) -> deadline::Due {
-        let deadline = self.registration.signal().deadline.as_ref();
+    pub(crate) fn deadline_for_tests(&self) -> signal::Due {
+        let deadline = self.registration.signal().deadline();
         deadline.expect("a socket with a deadline").due()
     }
 }
@@ -277,7 +167,7 @@ impl Future for RevokedFuture {
             match &mut this.listener {
                 // Listen first, then read the flag again (the loop): a
                 // revocation between the two is seen either way.
-                None => this.listener = Some(this.registration.signal().event.listen()),
+                None => this.listener = Some(this.registration.signal().listen()),
                 Some(listener) => {
                     if Pin::new(listener).poll(cx).is_pending() {
                         return Poll::Pending;

@@ -141,17 +141,18 @@
 //! 1 s. The outage is logged once as a warning when it starts and once
 //! when it ends, never per message.
 
-mod deadline;
 mod handle;
 mod hook;
 #[cfg(feature = "redis")]
 mod redis;
 mod registry;
+mod signal;
 #[cfg(test)]
 mod tests;
 
-pub use handle::{Revocation, RevokeReason, RevokedFuture};
+pub use handle::{Revocation, RevokedFuture};
 pub(crate) use hook::SocketEnds;
 #[cfg(all(feature = "redis", any(test, fuzzing)))]
 pub(crate) use redis::{Codec as RevocationCodec, Dropped as RevocationDropped, SigningKey};
 pub use registry::{Revocations, RevocationsBuilder};
+pub use signal::RevokeReason;

@@ -461,8 +461,8 @@ mod deadlines {
         let response = send(&layer, upgrade(&ticket(&store, "alice"))).await;
         let socket = handle(&response).expect("a handle");
         let deadline = socket.deadline_for_tests();
-        assert!(crate::revoke::deadline::is_queued(&deadline));
+        assert!(crate::revoke::signal::is_queued(&deadline));
         drop((socket, response));
-        assert!(!crate::revoke::deadline::is_queued(&deadline));
+        assert!(!crate::revoke::signal::is_queued(&deadline));
     }
 }

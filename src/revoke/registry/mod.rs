@@ -52,8 +52,8 @@ use std::time::{Duration, Instant, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::deadline::Deadline;
-use super::handle::{Registered, Revocation, RevokeReason, Signal};
+use super::handle::Revocation;
+use super::signal::{Deadline, Registered, RevokeReason, Signal};
 use crate::clock::{Clock, SystemClock, nanos, nanos_since, wall_nanos, wall_now};
 use crate::hash::BuildU64Hasher;
 use crate::store::DEFAULT_TTL;

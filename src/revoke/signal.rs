@@ -1,3 +1,7 @@
+//! How a socket's handle is told to end: its [`Signal`], fired once for
+//! the first of its causes ([`RevokeReason`]: a revocation, or its
+//! deadline), and the timer that fires deadlines.
+//!
 //! Deadlines: sockets that end at an instant rather than on a revocation
 //! (a session's expiry, a cap on a socket's age).
 //!
@@ -18,18 +22,135 @@
 //! left ends an hour later, whatever the wall clock says by then.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::handle::{Registered, RevokeReason};
+use event_listener::{Event, EventListener};
+
 use crate::clock::nanos;
+
+/// The part of a registration a handle needs: its signal. The registry's
+/// own type (generic over the key) stays behind this trait, so that
+/// [`Revocation`] has no type parameter.
+pub(crate) trait Registered: Send + Sync + 'static {
+    fn signal(&self) -> &Signal;
+}
+
+/// Why a socket's [`Revocation`] was signalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// Its key was revoked ([`Revocations::revoke`](crate::Revocations::revoke)),
+    /// or everything was ([`revoke_all`](crate::Revocations::revoke_all)):
+    /// the user signed out.
+    Revoked,
+    /// Its deadline passed: the identity's expiry
+    /// ([`WsTicketLayer::expires_at`](crate::WsTicketLayer::expires_at)) or
+    /// the socket's maximum age
+    /// ([`max_socket_age`](crate::WsTicketLayer::max_socket_age)).
+    Expired,
+}
+
+impl RevokeReason {
+    /// A short, stable name for logs, close frames and metrics
+    /// (`"revoked"`, `"expired"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Revoked => 1,
+            Self::Expired => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Revoked),
+            2 => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Fired once, for the first of its causes (a revocation, the deadline);
+/// never reset. One per live socket's registration, so it also keeps the
+/// `ws_ticket_sockets` gauge.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    /// 0 until fired, then the [`RevokeReason`]'s code.
+    reason: AtomicU8,
+    event: Event,
+    /// When the socket ends by itself, if it does. Its entry in the
+    /// deadline queue leaves with the signal.
+    deadline: Option<Deadline>,
+}
+
+impl Signal {
+    pub(crate) fn new(deadline: Option<Deadline>) -> Self {
+        crate::metric::sockets(1);
+        Self {
+            reason: AtomicU8::new(0),
+            event: Event::new(),
+            deadline,
+        }
+    }
+
+    /// Fires for `reason`, unless it fired already. Returns whether this
+    /// call fired it.
+    pub(crate) fn fire(&self, reason: RevokeReason) -> bool {
+        // SeqCst pairs with the load in `RevokedFuture::poll`, made after its
+        // listener is registered: either the poll sees the flag, or the
+        // notification sees the listener.
+        let first = self
+            .reason
+            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if first {
+            crate::metric::revoked(reason == RevokeReason::Expired);
+            self.event.notify(usize::MAX);
+        }
+        first
+    }
+
+    pub(crate) fn reason(&self) -> Option<RevokeReason> {
+        RevokeReason::from_code(self.reason.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn is_fired(&self) -> bool {
+        self.reason.load(Ordering::SeqCst) != 0
+    }
+
+    /// A listener for the firing (read the flag again after taking one).
+    pub(crate) fn listen(&self) -> EventListener {
+        self.event.listen()
+    }
+
+    /// When the socket ends by itself, if it does.
+    pub(crate) fn deadline(&self) -> Option<&Deadline> {
+        self.deadline.as_ref()
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        crate::metric::sockets(-1);
+        if let Some(deadline) = &self.deadline {
+            cancel(deadline);
+        }
+    }
+}
 
 /// When a socket is to be signalled: the wall-clock instant the
 /// application named (what [`Revocation::expires_at`] answers), and its
 /// place in the timer's queue.
 ///
-/// [`Revocation::expires_at`]: super::Revocation::expires_at
+/// [`Revocation::expires_at`]: crate::Revocation::expires_at
 #[derive(Debug)]
 pub(crate) struct Deadline {
     at: SystemTime,
