@@ -359,9 +359,10 @@ fn take_from_query(uri: &Uri) -> Result<Option<Presented<'_>>, NotOne> {
 /// and the header's other entries; and whether the marker was offered.
 ///
 /// A line that is not text (obs-text such as Latin-1 `café`) is refused
-/// as [`NotOne::Malformed`] whatever else the request carries: what it
-/// holds cannot be read, so neither can whether the request presents one
-/// credential, and it cannot be handed on without the one it may hide.
+/// whatever else the request carries, as [`NotOne::Malformed`] (or as
+/// [`NotOne::Ambiguous`] when two credentials were read before it): what
+/// it holds cannot be read, so neither can whether the request presents
+/// one credential, and it cannot be handed on without the one it may hide.
 fn take_from_protocols(headers: &HeaderMap) -> Result<(Option<Presented<'_>>, bool), NotOne> {
     let mut found = None;
     let mut kept = String::new();

@@ -37,7 +37,7 @@ pub(crate) trait Registered: Send + Sync + 'static {
     fn signal(&self) -> &Signal;
 }
 
-/// Why a socket's [`Revocation`] was signalled.
+/// Why a socket's [`Revocation`](crate::Revocation) was signalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RevokeReason {
