@@ -5,13 +5,13 @@
 
 mod store_suite;
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tower_ws_ticket::{Audience, MintError, RedisStore, Revocations, TicketError};
+use tower_ws_ticket_demo::testkit::failover::{Report, Traffic, until_available};
 use tower_ws_ticket_demo::testkit::redis_server::ClusterGroup;
 use tower_ws_ticket_demo::testkit::{self as support};
 
@@ -153,12 +153,6 @@ async fn two_handles_redeem_each_ticket_once_and_share_caps_and_audiences() {
     assert_eq!(a.outstanding().await, Ok(Some(2)));
 }
 
-/// Keeps the longest of the durations noted.
-fn note(longest: &Mutex<Duration>, took: Duration) {
-    let mut worst = longest.lock().unwrap();
-    *worst = (*worst).max(took);
-}
-
 async fn replica(group: &ClusterGroup) -> (std::net::SocketAddr, Revocations<String>) {
     let store = store::<User>(group, "app:").await;
     let revocations = Revocations::builder()
@@ -169,17 +163,6 @@ async fn replica(group: &ClusterGroup) -> (std::net::SocketAddr, Revocations<Str
         .expect("the registry connects to the cluster");
     let addr = support::serve_axum(app(store, revocations.clone())).await;
     (addr, revocations)
-}
-
-/// Until every registry hears Redis again.
-async fn until_available(registries: &[&Revocations<String>], within: Duration) {
-    let deadline = Instant::now() + within;
-    for registry in registries {
-        while !registry.is_available() {
-            assert!(Instant::now() < deadline, "a registry did not come back");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 /// A primary killed with SIGKILL while two handles mint and consume: no
@@ -202,48 +185,7 @@ async fn a_primary_killed_mid_traffic_is_followed_without_a_restart() {
         SIGNED_OUT
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let longest = Arc::new(Mutex::new(Duration::ZERO));
-    let redeemed = Arc::new(Mutex::new(HashSet::new()));
-    let twice = Arc::new(AtomicUsize::new(0));
-    let last_ok = Arc::new(Mutex::new(Instant::now()));
-    let mut tasks = Vec::new();
-    for task in 0..4 {
-        let (minter, consumer) = (handles[task % 2].clone(), handles[(task + 1) % 2].clone());
-        let (stop, longest, redeemed, twice, last_ok) = (
-            stop.clone(),
-            longest.clone(),
-            redeemed.clone(),
-            twice.clone(),
-            last_ok.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Acquire) {
-                n += 1;
-                let started = Instant::now();
-                let minted = minter.mint(format!("t{task}-{n}")).await;
-                note(&longest, started.elapsed());
-                let Ok(ticket) = minted else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                // Both handles race for the ticket: at most one may win.
-                let text = ticket.expose_secret().to_owned();
-                let (first, second) = tokio::join!(consumer.consume(&text), minter.consume(&text));
-                // Two calls in a row: each had its own bound.
-                note(&longest, started.elapsed() / 2);
-                let wins = usize::from(first.is_ok()) + usize::from(second.is_ok());
-                let again = wins == 1 && !redeemed.lock().unwrap().insert(text);
-                if wins > 1 || again {
-                    twice.fetch_add(1, Ordering::Relaxed);
-                }
-                if wins == 1 {
-                    *last_ok.lock().unwrap() = Instant::now();
-                }
-            }
-        }));
-    }
+    let traffic = Traffic::start(handles);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let old = group.kill_primary();
     let killed = Instant::now();
@@ -252,29 +194,12 @@ async fn a_primary_killed_mid_traffic_is_followed_without_a_restart() {
     let promotion = tokio::task::block_in_place(|| group.until_recovered());
     let promoted = killed + promotion;
     // Calls succeed again within 5 s of the promotion.
-    let deadline = promoted + Duration::from_secs(5);
-    loop {
-        if *last_ok.lock().unwrap() > promoted {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no redemption within 5 s of the promotion"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let recovered = last_ok.lock().unwrap().saturating_duration_since(promoted);
-    stop.store(true, Ordering::Release);
-    for task in tasks {
-        task.await.expect("traffic task");
-    }
-    let longest = *longest.lock().unwrap();
+    let recovered = traffic
+        .until_redeemed_after(promoted, Duration::from_secs(5))
+        .await;
+    let Report { longest, twice } = traffic.stop().await;
     assert!(longest <= TIMEOUT + SLACK, "a call took {longest:?}");
-    assert_eq!(
-        twice.load(Ordering::Relaxed),
-        0,
-        "a ticket was redeemed twice"
-    );
+    assert_eq!(twice, 0, "a ticket was redeemed twice");
     eprintln!(
         "primary killed; promoted after {promotion:?}, calls succeed again {recovered:?} later; \
          longest call {longest:?}"

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod dashboard;
+pub mod failover;
 pub mod log;
 pub mod redis_server;
 /// The revocation tests' app (`tests/it/revocation.rs`, `tests/revocation_redis.rs`).
