@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ::redis::{IntoConnectionInfo, RedisError};
+use ::redis::{ErrorKind, IntoConnectionInfo, RedisError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::unbounded_channel;
 
 use super::bridge::{Heard, Outbound};
 use super::message::{Codec, SigningKey};
-use super::task::{Subscription, Task};
+use super::task::{DropLog, Subscription, Task};
 use super::{HEARTBEAT, SUFFIX};
 use crate::redis::{Connection, DEFAULT_TIMEOUT, deployment_prefix};
 use crate::revoke::registry::{Revocations, RevocationsBuilder};
@@ -24,7 +24,32 @@ pub(crate) struct Settings {
     key_prefix: Option<String>,
     timeout: Option<Duration>,
     signing_key: Option<SigningKey>,
+    /// The length of a signing key given too short to sign with: refused
+    /// when the bridge connects.
+    short_key: Option<usize>,
 }
+
+impl Settings {
+    /// The settings checked before anything is connected, and the bound on
+    /// each call.
+    fn checked(&self) -> Result<Duration, RedisError> {
+        if let Some(len) = self.short_key {
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "the revocation signing key is too short",
+                format!(
+                    "{len} bytes, at least {MIN_SIGNING_KEY_BYTES} are needed (32 random bytes \
+                     are best)"
+                ),
+            )));
+        }
+        Ok(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+    }
+}
+
+/// The shortest signing key taken, in bytes (128 bits): a shorter one, an
+/// empty one above all, could be guessed by whoever can publish.
+pub(crate) const MIN_SIGNING_KEY_BYTES: usize = 16;
 
 impl<K> RevocationsBuilder<K> {
     /// The prefix of the Redis channel and key the bridge uses:
@@ -88,9 +113,15 @@ impl<K> RevocationsBuilder<K> {
     /// ACL SETUSER app on >secret-password resetchannels &app:wst:revocations ~app:wst:* +@read +@write +@scripting +@pubsub +ping
     /// ```
     ///
+    /// The key must be at least 16 bytes (32 random bytes are best): a
+    /// shorter one, an empty one above all, could be guessed, so `connect`
+    /// refuses it with an error (`InvalidClientConfig`) before it reaches
+    /// Redis.
+    ///
     /// Messages dropped (unsigned, badly signed, too large, dated ahead)
     /// are logged as warnings with the reason, never with the payload or
-    /// the key; `Debug` output shows that a key is set, never the key.
+    /// the key: the first at once, then at most one line each 10 s with
+    /// how many were dropped since, so that a flood does not flood the log; `Debug` output shows that a key is set, never the key.
     ///
     /// ```no_run
     /// use tower_ws_ticket::Revocations;
@@ -109,7 +140,14 @@ impl<K> RevocationsBuilder<K> {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn signing_key(mut self, key: impl AsRef<[u8]>) -> Self {
-        self.redis.signing_key = Some(SigningKey::new(key.as_ref()));
+        let key = key.as_ref();
+        if key.len() < MIN_SIGNING_KEY_BYTES {
+            self.redis.short_key = Some(key.len());
+            self.redis.signing_key = None;
+        } else {
+            self.redis.short_key = None;
+            self.redis.signing_key = Some(SigningKey::new(key));
+        }
         self
     }
 
@@ -148,7 +186,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = self.redis.checked()?;
         let connection = Connection::open(url, timeout).await?;
         self.bridge_on(connection, timeout).await
     }
@@ -187,7 +225,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = self.redis.checked()?;
         let connection = Connection::open_sentinel(sentinels, service_name, timeout).await?;
         self.bridge_on(connection, timeout).await
     }
@@ -223,7 +261,7 @@ impl<K> RevocationsBuilder<K> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static + Serialize + DeserializeOwned,
     {
-        let timeout = self.redis.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = self.redis.checked()?;
         let connection = Connection::open_cluster(nodes, timeout).await?;
         self.bridge_on(connection, timeout).await
     }
@@ -274,6 +312,7 @@ impl<K> RevocationsBuilder<K> {
             outgoing,
             outbox: VecDeque::new(),
             merged: false,
+            drops: DropLog::default(),
         };
         task.catch_up().await?;
         task.heard.now();

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::redis::aio::{PubSubSink, PubSubStream};
 use ::redis::{Msg, RedisError, Value};
@@ -66,6 +66,48 @@ pub(super) struct Task<K> {
     pub(super) outbox: VecDeque<Outgoing>,
     /// Whether the outbox overflowed during this outage (logged once).
     pub(super) merged: bool,
+    pub(super) drops: DropLog,
+}
+
+/// How often, at most, dropped messages are logged.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the log of dropped messages from flooding: whoever can publish on
+/// the channel can send thousands a second. The first drop is logged at
+/// once; later ones at most once per [`DROP_LOG_EVERY`], as one line with
+/// how many were dropped since and the latest reason.
+#[derive(Debug, Default)]
+pub(super) struct DropLog {
+    /// Before this instant, drops are only counted.
+    quiet_until: Option<Instant>,
+    unlogged: u64,
+    latest: Option<Dropped>,
+}
+
+impl DropLog {
+    /// Notes a drop at `now`: whether to log it at once.
+    fn note(&mut self, why: Dropped, now: Instant) -> Option<Dropped> {
+        if self.quiet_until.is_some_and(|until| now < until) {
+            self.unlogged += 1;
+            self.latest = Some(why);
+            return None;
+        }
+        self.quiet_until = Some(now + DROP_LOG_EVERY);
+        Some(why)
+    }
+
+    /// The drops counted while quiet, and the latest reason, once the
+    /// quiet time is over at `now`. Asked on each heartbeat, so that the
+    /// count of a burst that ended is not held back until the next drop.
+    fn due(&mut self, now: Instant) -> Option<(u64, Dropped)> {
+        if self.quiet_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        let latest = self.latest.take()?;
+        let count = std::mem::take(&mut self.unlogged);
+        self.quiet_until = Some(now + DROP_LOG_EVERY);
+        Some((count, latest))
+    }
 }
 
 impl<K> Task<K>
@@ -111,6 +153,15 @@ where
                     self.went_down(&"the subscription's connection closed");
                 }
                 Wake::Heartbeat => {
+                    if let Some((count, latest)) = self.drops.due(Instant::now()) {
+                        tracing::warn!(
+                            target: TARGET,
+                            channel = %self.name,
+                            dropped = count,
+                            latest_reason = %latest,
+                            "dropped messages on the revocation channel since the last such line"
+                        );
+                    }
                     if let Some(live) = subscription.as_mut() {
                         match bounded(self.timeout, live.sink.ping::<Value>()).await {
                             Ok(_) => self.heard.now(),
@@ -235,19 +286,21 @@ where
     }
 
     /// Applies a revocation another replica made, once it passes the
-    /// codec's checks; logs what it drops, never the payload (it holds a
-    /// key).
-    fn receive(&self, payload: &[u8]) {
+    /// codec's checks; logs what it drops (see [`DropLog`]), never the
+    /// payload (it holds a key).
+    fn receive(&mut self, payload: &[u8]) {
         let received = match self.codec.decode::<K>(payload, wall_now()) {
             Ok(received) => received,
             Err(Dropped::Ours | Dropped::OtherFormat) => return,
             Err(why) => {
-                tracing::warn!(
-                    target: TARGET,
-                    channel = %self.name,
-                    reason = %why,
-                    "dropped a message on the revocation channel"
-                );
+                if let Some(why) = self.drops.note(why, Instant::now()) {
+                    tracing::warn!(
+                        target: TARGET,
+                        channel = %self.name,
+                        reason = %why,
+                        "dropped a message on the revocation channel"
+                    );
+                }
                 return;
             }
         };
@@ -266,5 +319,39 @@ where
         self.registry
             .upgrade()
             .map_or(0, |registry| registry.window_nanos().div_ceil(1_000_000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_dropped_messages_is_logged_once_then_counted() {
+        let mut log = DropLog::default();
+        let start = Instant::now();
+        // The first drop is logged at once...
+        assert!(log.note(Dropped::Unsigned, start).is_some());
+        // ...the next thousand within the quiet time only counted...
+        for i in 1..=1_000 {
+            let now = start + Duration::from_millis(i);
+            assert!(log.note(Dropped::BadSignature, now).is_none());
+            assert!(log.due(now).is_none(), "a count logged while quiet");
+        }
+        // ...and told, with the latest reason, once it is over.
+        let after = start + DROP_LOG_EVERY;
+        let (count, latest) = log.due(after).expect("the count is due");
+        assert_eq!(count, 1_000);
+        assert!(matches!(latest, Dropped::BadSignature));
+        // Nothing left to tell; the next drop waits out a new quiet time.
+        assert!(log.due(after + DROP_LOG_EVERY).is_none());
+        assert!(log.note(Dropped::Unsigned, after).is_none());
+        let (count, _) = log.due(after + DROP_LOG_EVERY).expect("due");
+        assert_eq!(count, 1);
+        // After a quiet time with no drop, the next is logged at once.
+        assert!(
+            log.note(Dropped::Unsigned, after + 3 * DROP_LOG_EVERY)
+                .is_some()
+        );
     }
 }
