@@ -1,22 +1,38 @@
 //! Mint + consume pairs per second: `MemoryStore` beside the stores a user
-//! would otherwise write or pick off the shelf, and beside the floor that
-//! any store of random tickets in a concurrent map has to pay.
+//! would otherwise write or pick off the shelf, and beside two floors: the
+//! honest one, what any store with `MemoryStore`'s semantics has to pay,
+//! and the bare one, what is left of a concurrent map of random keys.
 //!
 //! Run with `cargo bench --bench store`; BENCHMARKS.md records the results
 //! and the ratios the store is held to.
 //!
 //! Contenders:
 //! - `ours`: `MemoryStore<u64>`, `mint` then `consume`.
+//! - `honest_floor`: the target `ours` is held to (at most 1.2x). Mint: 32
+//!   bytes from `rand::rng()` (the thread-local CSPRNG the store draws
+//!   from), the `wst_` + base64url text in a `String`, a wall-clock read
+//!   (what the store dates a mint by) and a monotonic read, one insert of a
+//!   48-byte record (secret half, both mint times, identity). Consume: the
+//!   text parsed back to its 32 bytes, a monotonic read, one remove, the
+//!   secret half compared in constant time, the age checked, the identity
+//!   and wall-clock mint time handed back. No expiry queue, no cap on live
+//!   tickets, no audience, no cap per identity.
+//! - `bare_floor`: the same 32 random bytes, then one insert and one remove
+//!   of the first 8 as a `u64` in a `DashMap<u64, ()>`: no text, clock,
+//!   secret, identity, expiry or cap. Kept to show how much of the honest
+//!   floor is the map itself (it was `floor` before the third release,
+//!   with a hasher that did not multiply).
 //! - `ironclad`: the hand-rolled shape found in the wild (ironclad-api
 //!   0.9.8): 32 bytes from the OS RNG, hex with a `wst_` prefix, a
 //!   `Mutex<HashMap<String, Instant>>`, and a full `retain` sweep on every
 //!   mint once 1,000 tickets are outstanding.
 //! - `moka`: `moka::sync::Cache<String, u64>` with a 30 s TTL, remove on
 //!   consume; ticket text made the way ours is.
-//! - `floor`: the same 32 random bytes, then one insert and one remove of
-//!   the 64-bit lookup key in a `DashMap<u64, ()>` hashed by identity and
-//!   sharded like ours: what is left once expiry, the cap, secrets, text
-//!   and identities are gone.
+//!
+//! Both floors key a `DashMap` by the 64-bit lookup half with the crate's
+//! own hasher (`src/hash.rs`: one multiplication by an odd constant; the
+//! bench cannot reach that crate-private type, so `U64Hasher` below
+//! mirrors it) and shard it as `MemoryStore` does by default.
 //!
 //! Each contender is measured with 0, 100k and 1M live tickets outstanding
 //! (prefilled once per contender, 30 s TTL, so they stay live through its
@@ -49,13 +65,14 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dashmap::DashMap;
 use rand::{RngCore as _, TryRngCore as _};
+use subtle::ConstantTimeEq as _;
 use tower_ws_ticket::{Audience, MemoryStore};
 
 const TTL: Duration = Duration::from_secs(30);
@@ -382,11 +399,14 @@ impl Contender for Moka {
     }
 }
 
-/// The identity hasher, as `MemoryStore` uses for its random lookup keys.
+/// The crate's hasher for maps keyed by a `u64` it draws itself
+/// (`src/hash.rs`, crate-private, so mirrored here): one multiplication by
+/// an odd constant. Both floors key their maps with it, as `MemoryStore`
+/// keys its tickets.
 #[derive(Default)]
-struct Identity(u64);
+struct U64Hasher(u64);
 
-impl Hasher for Identity {
+impl Hasher for U64Hasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -396,29 +416,31 @@ impl Hasher for Identity {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
-/// The floor: random bytes, one insert, one remove. No text, no secret
-/// check, no identity, no expiry, no cap.
-struct Floor(DashMap<u64, (), BuildHasherDefault<Identity>>);
+type FloorMap<V> = DashMap<u64, V, BuildHasherDefault<U64Hasher>>;
 
-impl Floor {
+/// A map sharded like `MemoryStore`'s by default (sixteen shards per core,
+/// at least 64), so that a floor pays no contention ours avoids.
+fn floor_map<V>() -> FloorMap<V> {
+    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let shards = (cores * 16).max(64).next_power_of_two();
+    DashMap::with_capacity_and_hasher_and_shard_amount(0, BuildHasherDefault::default(), shards)
+}
+
+/// The bare floor: random bytes, one insert, one remove. No text, no
+/// secret check, no identity, no clock, no expiry, no cap.
+struct BareFloor(FloorMap<()>);
+
+impl BareFloor {
     fn new() -> Self {
-        // As many shards as `MemoryStore` has by default (sixteen per core,
-        // at least 64), so that the floor pays no contention ours avoids.
-        let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let shards = (cores * 16).max(64).next_power_of_two();
-        Self(DashMap::with_capacity_and_hasher_and_shard_amount(
-            0,
-            BuildHasherDefault::default(),
-            shards,
-        ))
+        Self(floor_map())
     }
 }
 
-impl Contender for Floor {
+impl Contender for BareFloor {
     type Token = u64;
 
     fn mint(&self, _identity: u64) -> u64 {
@@ -435,6 +457,106 @@ impl Contender for Floor {
 
     fn live(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// What the honest floor keeps per ticket: what a consume must hand back
+/// or check (the identity, the wall-clock mint time, the secret half, the
+/// monotonic mint time), and nothing else.
+struct FloorRecord {
+    secret: [u64; 3],
+    minted: u64,
+    minted_wall: u64,
+    identity: u64,
+}
+
+/// The honest floor: the work any store with `MemoryStore`'s semantics
+/// must do, and no more. Mint: 32 bytes from the thread-local CSPRNG (the
+/// one the store draws from), the `wst_` + base64url text in a `String`,
+/// the wall-clock read that dates the mint and a monotonic read, one
+/// insert. Consume: the text parsed back to bytes (prefix, length,
+/// decode), a monotonic read, one remove, the secret half compared in
+/// constant time, the age checked, the identity and the wall-clock mint
+/// time handed back. No expiry queue, no cap, no audience, no cap per
+/// identity.
+struct HonestFloor {
+    map: FloorMap<FloorRecord>,
+    epoch: Instant,
+}
+
+impl HonestFloor {
+    fn new() -> Self {
+        Self {
+            map: floor_map(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        nanos(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    fn words(bytes: &[u8]) -> [u64; 3] {
+        let mut words = [0u64; 3];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        words
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Contender for HonestFloor {
+    type Token = String;
+
+    fn mint(&self, identity: u64) -> String {
+        let minted_wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, nanos);
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let mut text = String::with_capacity(4 + 43);
+        text.push_str("wst_");
+        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        let lookup = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+        let record = FloorRecord {
+            secret: Self::words(&raw[8..]),
+            minted: self.now(),
+            minted_wall,
+            identity,
+        };
+        self.map.insert(lookup, record);
+        text
+    }
+
+    fn consume(&self, text: String) {
+        let encoded = text.strip_prefix("wst_").expect("our prefix");
+        assert_eq!(encoded.len(), 43, "our length");
+        let mut raw = [0u8; 32];
+        let decoded = URL_SAFE_NO_PAD
+            .decode_slice(encoded, &mut raw)
+            .expect("base64url");
+        assert_eq!(decoded, 32);
+        let lookup = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+        let now = self.now();
+        let (_, record) = self.map.remove(&lookup).expect("fresh ticket");
+        let secret = Self::words(&raw[8..]);
+        assert!(
+            bool::from(secret[..].ct_eq(&record.secret[..])),
+            "our secret"
+        );
+        assert!(now.saturating_sub(record.minted) <= nanos(TTL), "fresh");
+        black_box((
+            record.identity,
+            UNIX_EPOCH + Duration::from_nanos(record.minted_wall),
+        ));
+    }
+
+    fn live(&self) -> usize {
+        self.map.len()
     }
 }
 
@@ -511,7 +633,8 @@ fn mint_consume_pairs(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(3));
         bench_contender(&mut group, "ours", live, Ours::new);
-        bench_contender(&mut group, "floor", live, Floor::new);
+        bench_contender(&mut group, "honest_floor", live, HonestFloor::new);
+        bench_contender(&mut group, "bare_floor", live, BareFloor::new);
         bench_contender(&mut group, "moka", live, Moka::new);
         if live > 0 {
             // Each ironclad mint sweeps the whole map, ~25 ms a pair at 1M:
@@ -581,7 +704,8 @@ fn bytes_per_live_ticket() {
     });
     let audience = filled(n, OursAudience::new);
     let per_identity = filled(n, OursPerIdentity::new);
-    let floor = filled(n, Floor::new);
+    let honest = filled(n, HonestFloor::new);
+    let floor = filled(n, BareFloor::new);
     let moka = filled(n, Moka::new);
     let ironclad = filled(n, Ironclad::new);
     println!("heap bytes per live ticket, {n} live (requested sizes, u64 identity):");
@@ -589,7 +713,8 @@ fn bytes_per_live_ticket() {
     println!("  ours      {churned:6.1}  after {n} more mint + consume pairs");
     println!("  ours      {audience:6.1}  with an audience");
     println!("  ours      {per_identity:6.1}  with a cap per identity, one identity per ticket");
-    println!("  floor     {floor:6.1}  (u64 key only)");
+    println!("  honest    {honest:6.1}  (key, secret half, two mint times, identity)");
+    println!("  bare      {floor:6.1}  (u64 key only)");
     println!("  moka      {moka:6.1}");
     println!("  ironclad  {ironclad:6.1}  (text key and Instant, no identity)");
 }
