@@ -7,19 +7,24 @@
 //! the whole store. Expiry queues are sharded like the map, so two threads
 //! minting rarely wait on the same lock.
 //!
-//! A consumed ticket leaves its pair behind in the FIFO. Each shard counts
-//! those leftovers and sweeps them out once they outnumber the live pairs in
-//! that shard; the sweep visits at most twice as many pairs as consumes paid
-//! for it, so it too is amortized O(1), and the FIFO stays within about
-//! twice the live tickets whatever the mint rate.
+//! A consume marks its ticket's pair in the FIFO as consumed, under the
+//! shard's lock. The pair is found from the back, where a ticket consumed
+//! soon after its mint sits, in steps that double: O(1) for a fresh
+//! ticket, O(log n) for the oldest. Marked pairs are dropped when they
+//! reach the front, or by a sweep once they outnumber the live pairs in
+//! the shard; neither looks them up in the map. The sweep visits at most
+//! twice as many pairs as consumes paid for it, so it too is amortized
+//! O(1), and the FIFO stays within about twice the live tickets whatever
+//! the mint rate.
 //!
 //! The cap on live tickets is kept without a counter shared by every call,
 //! which would move between cores twice per ticket: each shard holds a
-//! quota of places under the cap and counts its own live tickets, and the
-//! places no shard holds wait in a pool. A shard takes places from the pool
-//! in batches (smaller as the pool runs low); only once the pool is empty
-//! does a mint take back the places shards hold beyond their live tickets,
-//! one shard at a time, and the store is full when none are left.
+//! quota of places under the cap and counts its own live tickets, under
+//! the lock its mints and consumes take anyway, and the places no shard
+//! holds wait in a pool. A shard takes places from the pool in batches
+//! (smaller as the pool runs low); only once the pool is empty does a mint
+//! take back the places shards hold beyond their live tickets, one shard at
+//! a time, and the store is full when none are left.
 //!
 //! A cap per identity ([`MemoryStoreBuilder::max_per_identity`]) is kept in
 //! `per_identity.rs`: a second sharded map with a record per identity that
@@ -53,9 +58,12 @@ use crate::ticket::{SECRET_LEN, Ticket, TicketParts};
 
 /// Default cap on live tickets: about 15 MiB of tickets at most.
 const DEFAULT_MAX_OUTSTANDING: usize = 100_000;
-/// A shard's FIFO is swept once it holds at least this many leftovers of
-/// consumed tickets, and more leftovers than live pairs.
+/// A shard's FIFO is swept once it holds at least this many pairs marked
+/// consumed, and more of them than live pairs.
 const SWEEP_MIN: usize = 64;
+/// The lookup half a consumed ticket's pair is marked with. No ticket is
+/// filed under it: a mint that draws it draws again.
+const CONSUMED: u64 = 0;
 
 /// The default in-process ticket store.
 ///
@@ -133,23 +141,30 @@ struct Stored<I> {
 }
 
 /// One shard of expiry bookkeeping and of the cap, on a cache line of its
-/// own so that counters of neighbouring shards do not bounce between cores.
+/// own so that neighbouring shards' locks do not bounce between cores.
 #[repr(align(128))]
 struct ExpiryShard {
-    fifo: Mutex<VecDeque<Minted>>,
-    /// Live tickets whose lookup half falls in this shard. Only a holder of
-    /// the `fifo` lock raises it, and never past `quota`; a consume lowers
-    /// it without the lock.
-    live: AtomicUsize,
-    /// Places under the cap this shard holds. Changed only under the
-    /// `fifo` lock, and never below `live`.
-    quota: AtomicUsize,
-    /// Leftovers of consumed tickets in `fifo`, approximately: a hint for
-    /// when to sweep, never used for counting tickets.
-    consumed: AtomicUsize,
+    state: Mutex<ShardState>,
+    /// Tickets of this shard that the cap per identity took out of the
+    /// store as expired: it cannot take this shard's lock (lock order), so
+    /// they leave `live` at the next lock.
+    expired: AtomicUsize,
 }
 
-#[derive(Clone, Copy)]
+struct ShardState {
+    /// The shard's tickets in mint order, consumed ones marked.
+    fifo: VecDeque<Minted>,
+    /// Live tickets whose lookup half falls in this shard: claimed by a
+    /// mint, and not yet counted out by the consume, reaping or expiry that
+    /// took them out of the map. Never above `quota`.
+    live: usize,
+    /// Places under the cap this shard holds.
+    quota: usize,
+    /// Pairs in `fifo` marked [`CONSUMED`].
+    consumed: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
 struct Minted {
     lookup: u64,
     at: u64,
@@ -213,10 +228,13 @@ impl<I> MemoryStore<I> {
         let minted_wall = wall_nanos(store.clock.wall());
         loop {
             let (parts, ticket) = TicketParts::generate(store.ttl);
+            if parts.lookup == CONSUMED {
+                continue;
+            }
             let shard = store.expiry_shard(parts.lookup);
-            let mut fifo = shard.lock();
-            if !store.claim(shard) {
-                drop(fifo);
+            let mut state = shard.lock();
+            if !store.claim(&mut state) {
+                drop(state);
                 // No place left in this shard or the pool: reclaim expired
                 // tickets everywhere and the places other shards hold beyond
                 // their live tickets. Full only when that finds none.
@@ -228,7 +246,7 @@ impl<I> MemoryStore<I> {
             // The time is read under the shard lock so that each FIFO is
             // in mint order even when two threads mint into it at once.
             let now = store.now_nanos();
-            store.reap(shard, &mut fifo, now);
+            store.reap(&mut state, now);
             let mut file = |identity: I| match store.tickets.entry(parts.lookup) {
                 MapEntry::Vacant(slot) => {
                     slot.insert(Stored {
@@ -250,10 +268,10 @@ impl<I> MemoryStore<I> {
                 Ok(()) => {}
                 Err(refused) => {
                     // Give the place back: to the shard's quota, or while
-                    // the store is full to the pool (the lock is held).
-                    shard.live.fetch_sub(1, Ordering::SeqCst);
+                    // the store is full to the pool.
+                    state.live -= 1;
                     if store.tight.load(Ordering::SeqCst) {
-                        store.take_spare(shard);
+                        store.take_spare(&mut state);
                     }
                     match refused {
                         // A 64-bit lookup half collided with a live
@@ -270,11 +288,11 @@ impl<I> MemoryStore<I> {
                     }
                 }
             }
-            fifo.push_back(Minted {
+            state.fifo.push_back(Minted {
                 lookup: parts.lookup,
                 at: now,
             });
-            store.sweep_if_due(shard, &mut fifo);
+            sweep_if_due(&mut state);
             return Ok(ticket);
         }
     }
@@ -332,13 +350,22 @@ impl<I> MemoryStore<I> {
         let Some((_, stored)) = store.tickets.remove(&parts.lookup) else {
             return Err(TicketError::Unknown(Redacted::new(presented)));
         };
-        let shard = store.expiry_shard(parts.lookup);
-        // SeqCst pairs with `reclaim` setting `tight`: either this consume
-        // sees the flag and gives its place back, or the walk after the
-        // flag sees the lower count and takes the place itself.
-        shard.live.fetch_sub(1, Ordering::SeqCst);
-        shard.consumed.fetch_add(1, Ordering::Relaxed);
-        store.give_back_if_tight(shard);
+        {
+            let mut state = store.expiry_shard(parts.lookup).lock();
+            state.live = state.live.saturating_sub(1);
+            if let Some(at) = find(&state.fifo, parts.lookup, stored.minted) {
+                state.fifo[at].lookup = CONSUMED;
+                state.consumed += 1;
+            }
+            // While the store is full, the freed place goes to the pool at
+            // once, where a mint in any shard finds it. The lock orders
+            // this with `reclaim`: either the walk after it set `tight`
+            // came through this shard later and took the place, or this
+            // consume sees the flag.
+            if store.tight.load(Ordering::SeqCst) {
+                store.take_spare(&mut state);
+            }
+        }
         if let Some(quota) = &store.per_identity {
             quota.release(&stored.identity, store);
         }
@@ -382,8 +409,18 @@ impl<I> MemoryStore<I> {
     /// counted and one minted in a shard not yet counted are both seen.
     /// It never exceeds `max_outstanding`, which no moment's count can.
     pub fn len(&self) -> usize {
-        self.shared.reap_all();
-        self.shared.live().min(self.shared.max_outstanding)
+        let store = &*self.shared;
+        let now = store.now_nanos();
+        let live: usize = store
+            .expiry
+            .iter()
+            .map(|shard| {
+                let mut state = shard.lock();
+                store.reap(&mut state, now);
+                state.live
+            })
+            .sum();
+        live.min(store.max_outstanding)
     }
 
     /// Whether no live ticket exists.
@@ -403,29 +440,24 @@ impl<I> Shared<I> {
         &self.expiry[index]
     }
 
+    /// Live tickets, without reaping: a moment's estimate, as
+    /// [`MemoryStore::len`].
     fn live(&self) -> usize {
-        self.expiry
-            .iter()
-            .map(|shard| shard.live.load(Ordering::Relaxed))
-            .sum()
+        self.expiry.iter().map(|shard| shard.lock().live).sum()
     }
 
-    /// Takes one place under the cap for a ticket filed in `shard`, whose
-    /// lock the caller holds: from the shard's quota, topped up from the
+    /// Takes one place under the cap for a ticket filed in the shard whose
+    /// `state` the caller holds: from the shard's quota, topped up from the
     /// pool when it is used up. `false` when the pool is empty too.
-    fn claim(&self, shard: &ExpiryShard) -> bool {
-        // Only lock holders raise `live`, so it can only have dropped since
-        // this read: the check stays true until the increment below.
-        let live = shard.live.load(Ordering::Relaxed);
-        let quota = shard.quota.load(Ordering::Relaxed);
-        if live >= quota {
+    fn claim(&self, state: &mut ShardState) -> bool {
+        if state.live >= state.quota {
             let taken = self.take_from_pool();
             if taken == 0 {
                 return false;
             }
-            shard.quota.store(quota + taken, Ordering::Relaxed);
+            state.quota += taken;
         }
-        shard.live.fetch_add(1, Ordering::Relaxed);
+        state.live += 1;
         true
     }
 
@@ -490,62 +522,58 @@ impl<I> Shared<I> {
         let mut found = 0;
         let mut oldest: Option<u64> = None;
         for shard in &self.expiry {
-            let mut fifo = shard.lock();
-            self.reap(shard, &mut fifo, now);
-            found += self.take_spare(shard);
-            if let Some(front) = fifo.front() {
+            let mut state = shard.lock();
+            self.reap(&mut state, now);
+            found += self.take_spare(&mut state);
+            if let Some(front) = state.fifo.front() {
                 oldest = Some(oldest.map_or(front.at, |at| at.min(front.at)));
             }
         }
         (found, oldest)
     }
 
-    /// Returns to the pool the places `shard` holds beyond its live
-    /// tickets; the caller holds its lock. How many.
-    fn take_spare(&self, shard: &ExpiryShard) -> usize {
-        let quota = shard.quota.load(Ordering::Relaxed);
-        // A consume may lower `live` meanwhile; that leaves a place in the
-        // shard, never gives away one in use.
-        let spare = quota - shard.live.load(Ordering::SeqCst).min(quota);
-        shard.quota.store(quota - spare, Ordering::Relaxed);
+    /// Returns to the pool the places the shard whose `state` the caller
+    /// holds has beyond its live tickets. How many.
+    fn take_spare(&self, state: &mut ShardState) -> usize {
+        let spare = state.quota - state.live.min(state.quota);
+        state.quota -= spare;
         self.pool.fetch_add(spare, Ordering::Relaxed);
         spare
     }
 
-    /// After a consume in `shard`: while the store is full, hands the
-    /// freed place to the pool at once, where a mint in any shard finds it.
-    fn give_back_if_tight(&self, shard: &ExpiryShard) {
-        if self.tight.load(Ordering::SeqCst) {
-            let _fifo = shard.lock();
-            self.take_spare(shard);
+    /// Pops every expired pair off the front of a shard's FIFO, removing
+    /// its ticket from the map if it is still there (a pair marked
+    /// consumed has none).
+    #[inline]
+    fn reap(&self, state: &mut ShardState, now: u64) {
+        // Most calls find nothing expired: that check stays in the caller.
+        if state
+            .fifo
+            .front()
+            .is_some_and(|front| now.saturating_sub(front.at) > self.ttl_nanos)
+        {
+            self.reap_expired(state, now);
         }
     }
 
-    fn reap_all(&self) {
-        let now = self.now_nanos();
-        for shard in &self.expiry {
-            self.reap(shard, &mut shard.lock(), now);
-        }
-    }
-
-    /// Pops every expired pair off the front of `fifo`, removing its ticket
-    /// if it is still there.
-    fn reap(&self, shard: &ExpiryShard, fifo: &mut VecDeque<Minted>, now: u64) {
-        while let Some(&front) = fifo.front() {
+    #[inline(never)]
+    fn reap_expired(&self, state: &mut ShardState, now: u64) {
+        while let Some(&front) = state.fifo.front() {
             if now.saturating_sub(front.at) <= self.ttl_nanos {
                 break;
             }
-            fifo.pop_front();
-            if let Some(stored) = self.take_minted(front.lookup, front.at) {
-                shard.live.fetch_sub(1, Ordering::Relaxed);
+            state.fifo.pop_front();
+            if front.lookup == CONSUMED {
+                state.consumed -= 1;
+            } else if let Some(stored) = self.take_minted(front.lookup, front.at) {
+                state.live = state.live.saturating_sub(1);
                 if let Some(quota) = &self.per_identity {
                     quota.release(&stored.identity, self);
                 }
-            } else {
-                let _ = shard
-                    .consumed
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
+            // Otherwise a consume took the ticket out and is on its way to
+            // mark the pair, or the cap per identity expired it: either
+            // counts it out of `live` itself.
         }
     }
 
@@ -557,37 +585,70 @@ impl<I> Shared<I> {
             .remove_if(&lookup, |_, stored| stored.minted == at)
             .map(|(_, stored)| stored)
     }
+}
 
-    /// Sweeps the leftovers of consumed tickets out of `fifo` once they
-    /// outnumber its live pairs.
-    fn sweep_if_due(&self, shard: &ExpiryShard, fifo: &mut VecDeque<Minted>) {
-        let consumed = shard.consumed.load(Ordering::Relaxed);
-        if consumed < SWEEP_MIN || consumed * 2 < fifo.len() {
-            return;
-        }
-        if shard.live.load(Ordering::Relaxed) == 1 {
-            // The only live ticket here is the one just pushed (live counts
-            // a ticket until it has left the map), so every other pair is
-            // a leftover: drop them without looking each one up.
-            fifo.drain(..fifo.len() - 1);
-        } else {
-            fifo.retain(|m| self.holds(m.lookup, m.at));
-        }
-        shard.consumed.store(0, Ordering::Relaxed);
+/// Sweeps the pairs marked consumed out of a shard's FIFO once they
+/// outnumber its live pairs.
+fn sweep_if_due(state: &mut ShardState) {
+    if state.consumed < SWEEP_MIN || state.consumed * 2 < state.fifo.len() {
+        return;
     }
+    state.fifo.retain(|m| m.lookup != CONSUMED);
+    state.consumed = 0;
+}
+
+/// Where in `fifo` the pair of the ticket filed under `lookup` at `at`
+/// sits, if it is still there. The FIFO is in mint order, and a ticket is
+/// mostly consumed soon after its mint: look from the back, in steps that
+/// double, then halve the last step.
+fn find(fifo: &VecDeque<Minted>, lookup: u64, at: u64) -> Option<usize> {
+    let len = fifo.len();
+    if fifo.back() == Some(&Minted { lookup, at }) {
+        return Some(len - 1);
+    }
+    // Every pair from `after` on was minted after `at`.
+    let mut after = len;
+    let mut step = 1;
+    while step <= len && fifo[len - step].at > at {
+        after = len - step;
+        step *= 2;
+    }
+    // Every pair before `lo` was minted at or before `at`.
+    let mut lo = len.saturating_sub(step);
+    if step <= len {
+        lo += 1;
+    }
+    while lo < after {
+        let mid = lo + (after - lo) / 2;
+        if fifo[mid].at > at {
+            after = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    // Tickets minted in the same nanosecond sit together.
+    (0..after)
+        .rev()
+        .take_while(|&i| fifo[i].at == at)
+        .find(|&i| fifo[i].lookup == lookup)
 }
 
 impl ExpiryShard {
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Minted>> {
-        // The FIFO holds plain data and every update leaves it consistent,
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        // The state is plain data and every update leaves it consistent,
         // so a panic elsewhere while it was locked does not spoil it.
-        self.fifo.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.expired.load(Ordering::Relaxed) > 0 {
+            let expired = self.expired.swap(0, Ordering::Relaxed);
+            state.live = state.live.saturating_sub(expired);
+        }
+        state
     }
 }
 
-/// What the cap per identity asks of the store. Lock order: a shard's FIFO,
-/// then an identity's record, then the map's shards; nothing that holds a
-/// map shard takes a record or a FIFO.
+/// What the cap per identity asks of the store. Lock order: a shard's
+/// state, then an identity's record, then the map's shards; nothing that
+/// holds a map shard takes a record or a shard's state.
 impl<I> Tickets for Shared<I> {
     fn holds(&self, lookup: u64, at: u64) -> bool {
         self.tickets
@@ -598,10 +659,11 @@ impl<I> Tickets for Shared<I> {
     fn expire(&self, lookup: u64, at: u64) -> bool {
         let removed = self.take_minted(lookup, at).is_some();
         if removed {
-            // Its FIFO pair is a leftover now, as a consumed ticket's is.
-            let shard = self.expiry_shard(lookup);
-            shard.live.fetch_sub(1, Ordering::Relaxed);
-            shard.consumed.fetch_add(1, Ordering::Relaxed);
+            // Its FIFO pair stays unmarked, and is expired: the shard's
+            // next reap drops it.
+            self.expiry_shard(lookup)
+                .expired
+                .fetch_add(1, Ordering::Relaxed);
         }
         removed
     }
@@ -811,10 +873,13 @@ impl<I> MemoryStoreBuilder<I> {
         let epoch = self.clock.now();
         let expiry = (0..shards)
             .map(|_| ExpiryShard {
-                fifo: Mutex::new(VecDeque::new()),
-                live: AtomicUsize::new(0),
-                quota: AtomicUsize::new(0),
-                consumed: AtomicUsize::new(0),
+                state: Mutex::new(ShardState {
+                    fifo: VecDeque::new(),
+                    live: 0,
+                    quota: 0,
+                    consumed: 0,
+                }),
+                expired: AtomicUsize::new(0),
             })
             .collect();
         MemoryStore {

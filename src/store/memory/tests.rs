@@ -16,7 +16,12 @@ fn manual_store(ttl: Duration, max: usize) -> (MemoryStore<u64>, ManualClock) {
 }
 
 fn fifo_pairs<I>(store: &MemoryStore<I>) -> usize {
-    store.shared.expiry.iter().map(|s| s.lock().len()).sum()
+    store
+        .shared
+        .expiry
+        .iter()
+        .map(|s| s.lock().fifo.len())
+        .sum()
 }
 
 #[test]
@@ -593,4 +598,64 @@ fn refused_mints_at_the_cap_cost_the_same_whatever_the_shard_count() {
     clock.advance(Duration::from_secs(31));
     store.mint(12).expect("expired places come back");
     assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn find_locates_every_pair_from_the_back_or_the_front() {
+    // Mint times with runs of equal ones (a coarse or manual clock), and
+    // a marked pair among them.
+    let ats = [1, 1, 2, 2, 2, 5, 9, 9, 12, 40, 40, 40, 41];
+    for len in 0..=ats.len() {
+        let fifo: VecDeque<Minted> = ats[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| Minted {
+                lookup: if i == 3 { CONSUMED } else { 100 + i as u64 },
+                at,
+            })
+            .collect();
+        for (i, &at) in ats[..len].iter().enumerate() {
+            let expected = (i != 3).then_some(i);
+            assert_eq!(
+                find(&fifo, 100 + i as u64, at),
+                expected,
+                "{len} pairs, #{i}"
+            );
+            // The right lookup at the wrong time, or the wrong lookup.
+            assert_eq!(find(&fifo, 100 + i as u64, at + 1), None);
+            assert_eq!(find(&fifo, 999, at), None);
+        }
+    }
+}
+
+#[test]
+fn a_consumed_tickets_pair_is_marked_and_dropped_without_a_lookup() {
+    let clock = ManualClock::new();
+    let store = MemoryStore::<u64>::builder()
+        .shards(2)
+        .clock(clock.clone())
+        .build();
+    let marked = || -> usize { store.shared.expiry.iter().map(|s| s.lock().consumed).sum() };
+    // Two shards: most tickets sit behind newer ones in their FIFO.
+    let tickets: Vec<Ticket> = (0..20)
+        .map(|i| {
+            clock.advance(Duration::from_millis(10));
+            store.mint(i).unwrap()
+        })
+        .collect();
+    for (n, i) in [0, 19, 7, 8, 3].into_iter().enumerate() {
+        assert_eq!(
+            store.consume(tickets[i].expose_secret()).unwrap().identity,
+            i as u64
+        );
+        assert_eq!(marked(), n + 1);
+    }
+    assert_eq!(fifo_pairs(&store), 20);
+    assert_eq!(store.len(), 15);
+    // Expired, the marked pairs leave with the rest; the live ones' tickets
+    // leave the map.
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(store.len(), 0);
+    assert_eq!((marked(), fifo_pairs(&store)), (0, 0));
+    assert_eq!(store.shared.tickets.len(), 0);
 }
