@@ -18,10 +18,10 @@
 //!   and wall-clock mint time handed back. No expiry queue, no cap on live
 //!   tickets, no audience, no cap per identity.
 //! - `bare_floor`: the same 32 random bytes, then one insert and one remove
-//!   of the first 8 as a `u64` in a `DashMap<u64, ()>`: no text, clock,
+//!   of the first 8 as a `u64` in a map of `()`: no text, clock,
 //!   secret, identity, expiry or cap. Kept to show how much of the honest
-//!   floor is the map itself (it was `floor` before the third release,
-//!   with a hasher that did not multiply).
+//!   floor is the map itself (it was `floor` before the third release: a
+//!   `DashMap`, with a hasher that did not multiply).
 //! - `ironclad`: the hand-rolled shape found in the wild (ironclad-api
 //!   0.9.8): 32 bytes from the OS RNG, hex with a `wst_` prefix, a
 //!   `Mutex<HashMap<String, Instant>>`, and a full `retain` sweep on every
@@ -29,10 +29,12 @@
 //! - `moka`: `moka::sync::Cache<String, u64>` with a 30 s TTL, remove on
 //!   consume; ticket text made the way ours is.
 //!
-//! Both floors key a `DashMap` by the 64-bit lookup half with the crate's
-//! own hasher (`src/hash.rs`: one multiplication by an odd constant; the
-//! bench cannot reach that crate-private type, so `U64Hasher` below
-//! mirrors it) and shard it as `MemoryStore` does by default.
+//! Both floors keep their records as `MemoryStore` keeps its tickets: in
+//! as many shards as it has by default, picked by the lookup half's low
+//! bits, each a `HashMap` behind a `Mutex`, keyed by the lookup half with
+//! the crate's own hasher (`src/hash.rs`: one multiplication by an odd
+//! constant; the bench cannot reach that crate-private type, so
+//! `U64Hasher` below mirrors it).
 //!
 //! Each contender is measured with 0, 100k and 1M live tickets outstanding
 //! (prefilled once per contender, 30 s TTL, so they stay live through its
@@ -70,7 +72,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use dashmap::DashMap;
 use rand::{RngCore as _, TryRngCore as _};
 use subtle::ConstantTimeEq as _;
 use tower_ws_ticket::{Audience, MemoryStore};
@@ -420,14 +421,50 @@ impl Hasher for U64Hasher {
     }
 }
 
-type FloorMap<V> = DashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+/// A map sharded as `MemoryStore` shards its tickets: as many shards
+/// (sixteen per core, at least 64), picked by the key's low bits, each a
+/// `HashMap` behind a `Mutex` on a cache line of its own. So a floor pays
+/// no contention ours avoids, and no lock ours does not take.
+struct FloorMap<V> {
+    shards: Box<[FloorShard<V>]>,
+}
 
-/// A map sharded like `MemoryStore`'s by default (sixteen shards per core,
-/// at least 64), so that a floor pays no contention ours avoids.
+#[repr(align(128))]
+struct FloorShard<V>(Mutex<HashMap<u64, V, BuildHasherDefault<U64Hasher>>>);
+
+impl<V> FloorMap<V> {
+    fn shard(
+        &self,
+        key: u64,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, V, BuildHasherDefault<U64Hasher>>> {
+        let index = (key as usize) & (self.shards.len() - 1);
+        self.shards[index].0.lock().expect("not poisoned")
+    }
+
+    fn insert(&self, key: u64, value: V) {
+        self.shard(key).insert(key, value);
+    }
+
+    fn remove(&self, key: u64) -> Option<V> {
+        self.shard(key).remove(&key)
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.0.lock().expect("not poisoned").len())
+            .sum()
+    }
+}
+
 fn floor_map<V>() -> FloorMap<V> {
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let shards = (cores * 16).max(64).next_power_of_two();
-    DashMap::with_capacity_and_hasher_and_shard_amount(0, BuildHasherDefault::default(), shards)
+    FloorMap {
+        shards: (0..shards)
+            .map(|_| FloorShard(Mutex::new(HashMap::default())))
+            .collect(),
+    }
 }
 
 /// The bare floor: random bytes, one insert, one remove. No text, no
@@ -452,7 +489,7 @@ impl Contender for BareFloor {
     }
 
     fn consume(&self, lookup: u64) {
-        assert!(self.0.remove(&lookup).is_some(), "fresh key");
+        assert!(self.0.remove(lookup).is_some(), "fresh key");
     }
 
     fn live(&self) -> usize {
@@ -542,7 +579,7 @@ impl Contender for HonestFloor {
         assert_eq!(decoded, 32);
         let lookup = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
         let now = self.now();
-        let (_, record) = self.map.remove(&lookup).expect("fresh ticket");
+        let record = self.map.remove(lookup).expect("fresh ticket");
         let secret = Self::words(&raw[8..]);
         assert!(
             bool::from(secret[..].ct_eq(&record.secret[..])),
