@@ -1,11 +1,12 @@
 //! The in-process ticket store: sharded, lock-light, amortized O(1).
 //!
-//! Tickets sit in a [`DashMap`] keyed by their lookup half. Because one
-//! store has one TTL, tickets expire in the order they were minted, so each
-//! shard also keeps a FIFO of `(lookup, minted)` pairs: reclaiming expired
+//! Tickets sit in shards, picked by their lookup half; each shard holds,
+//! under one lock, a map of its tickets keyed by the lookup half, and a
+//! FIFO of `(lookup, minted)` pairs. Because one store has one TTL,
+//! tickets expire in the order they were minted: reclaiming expired
 //! tickets is a pop from the front, once per ticket, and no call ever walks
-//! the whole store. Expiry queues are sharded like the map, so two threads
-//! minting rarely wait on the same lock.
+//! the whole store. A mint and a consume each take one shard's lock once,
+//! and two threads rarely want the same shard.
 //!
 //! A consume marks its ticket's pair in the FIFO as consumed, under the
 //! shard's lock. The pair is found from the back, where a ticket consumed
@@ -19,9 +20,8 @@
 //!
 //! The cap on live tickets is kept without a counter shared by every call,
 //! which would move between cores twice per ticket: each shard holds a
-//! quota of places under the cap and counts its own live tickets, under
-//! the lock its mints and consumes take anyway, and the places no shard
-//! holds wait in a pool. A shard takes places from the pool in batches
+//! quota of places under the cap, never fewer than the tickets in its map,
+//! and the places no shard holds wait in a pool. A shard takes places from the pool in batches
 //! (smaller as the pool runs low); only once the pool is empty does a mint
 //! take back the places shards hold beyond their live tickets, one shard at
 //! a time, and the store is full when none are left.
@@ -30,7 +30,10 @@
 //! `per_identity.rs`: a second sharded map with a record per identity that
 //! has live tickets, counted in and out under that identity's lock. Its
 //! work per call is O(1) amortized as well, and an identity without live
-//! tickets leaves no record behind.
+//! tickets leaves no record behind. Lock order: an identity's record, then
+//! a shard. A mint with a cap takes the record first, and whoever takes
+//! tickets out of a shard (a consume, reaping) counts their identities out
+//! once the shard's lock is dropped.
 //!
 //! An audience is kept with its ticket as the number the process
 //! registered its name under, and compared as that number.
@@ -44,8 +47,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
 
 use self::per_identity::{ByIdentity, ByKey, IdentityCap, Quota, Refused, Tickets};
 use super::{DEFAULT_TTL, Redeemed, TicketStore};
@@ -100,8 +103,7 @@ pub struct MemoryStore<I> {
 }
 
 struct Shared<I> {
-    tickets: DashMap<u64, Stored<I>, BuildU64Hasher>,
-    expiry: Box<[ExpiryShard]>,
+    shards: Box<[Shard<I>]>,
     /// Places under the cap that no shard holds. With every shard's
     /// `quota`, they add up to `max_outstanding`.
     pool: AtomicUsize,
@@ -140,25 +142,20 @@ struct Stored<I> {
     audience: Option<NonZeroU32>,
 }
 
-/// One shard of expiry bookkeeping and of the cap, on a cache line of its
-/// own so that neighbouring shards' locks do not bounce between cores.
+/// One shard of the store, on a cache line of its own so that
+/// neighbouring shards' locks do not bounce between cores.
 #[repr(align(128))]
-struct ExpiryShard {
-    state: Mutex<ShardState>,
-    /// Tickets of this shard that the cap per identity took out of the
-    /// store as expired: it cannot take this shard's lock (lock order), so
-    /// they leave `live` at the next lock.
-    expired: AtomicUsize,
+struct Shard<I> {
+    state: Mutex<ShardState<I>>,
 }
 
-struct ShardState {
+struct ShardState<I> {
+    /// The shard's tickets by lookup half: its live tickets, so many
+    /// places under the cap in use.
+    tickets: HashMap<u64, Stored<I>, BuildU64Hasher>,
     /// The shard's tickets in mint order, consumed ones marked.
     fifo: VecDeque<Minted>,
-    /// Live tickets whose lookup half falls in this shard: claimed by a
-    /// mint, and not yet counted out by the consume, reaping or expiry that
-    /// took them out of the map. Never above `quota`.
-    live: usize,
-    /// Places under the cap this shard holds.
+    /// Places under the cap this shard holds; never fewer than `tickets`.
     quota: usize,
     /// Pairs in `fifo` marked [`CONSUMED`].
     consumed: usize,
@@ -226,74 +223,42 @@ impl<I> MemoryStore<I> {
         // Read before anything else, so that a ticket whose mint began
         // before a revocation was called is dated at or before it.
         let minted_wall = wall_nanos(store.clock.wall());
+        // Identities of tickets reaped on the way, to count out once no
+        // shard's lock is held (only with a cap per identity; no
+        // allocation unless one is reaped).
+        let mut reaped = Vec::new();
         loop {
             let (parts, ticket) = TicketParts::generate(store.ttl);
             if parts.lookup == CONSUMED {
                 continue;
             }
-            let shard = store.expiry_shard(parts.lookup);
-            let mut state = shard.lock();
-            if !store.claim(&mut state) {
-                drop(state);
-                // No place left in this shard or the pool: reclaim expired
+            let mut file =
+                |identity: I| store.file(&parts, identity, minted_wall, audience, &mut reaped);
+            let filed = match &store.per_identity {
+                None => file(identity).map(drop),
+                Some(quota) => quota.admit(identity, parts.lookup, store, &mut file),
+            };
+            store.count_out(&mut reaped);
+            match filed {
+                Ok(()) => return Ok(ticket),
+                // A 64-bit lookup half collided with a live ticket's: draw
+                // again.
+                Err(Refused::Taken(back)) => identity = back,
+                // No place left in the shard or the pool: reclaim expired
                 // tickets everywhere and the places other shards hold beyond
                 // their live tickets. Full only when that finds none.
-                if !store.reclaim() {
-                    return Err(MintError::Full);
+                Err(Refused::StoreFull(back)) => {
+                    if !store.reclaim() {
+                        return Err(MintError::Full);
+                    }
+                    identity = back;
                 }
-                continue;
-            }
-            // The time is read under the shard lock so that each FIFO is
-            // in mint order even when two threads mint into it at once.
-            let now = store.now_nanos();
-            store.reap(&mut state, now);
-            let mut file = |identity: I| match store.tickets.entry(parts.lookup) {
-                MapEntry::Vacant(slot) => {
-                    slot.insert(Stored {
-                        secret: parts.secret,
-                        minted: now,
-                        minted_wall,
-                        identity,
-                        audience,
+                Err(Refused::Full { wait }) => {
+                    return Err(MintError::IdentityFull {
+                        retry_after: Duration::from_nanos(wait),
                     });
-                    Ok(())
-                }
-                MapEntry::Occupied(_) => Err(identity),
-            };
-            let filed = match &store.per_identity {
-                None => file(identity).map_err(Refused::Taken),
-                Some(quota) => quota.admit(identity, parts.lookup, now, store, &mut file),
-            };
-            match filed {
-                Ok(()) => {}
-                Err(refused) => {
-                    // Give the place back: to the shard's quota, or while
-                    // the store is full to the pool.
-                    state.live -= 1;
-                    if store.tight.load(Ordering::SeqCst) {
-                        store.take_spare(&mut state);
-                    }
-                    match refused {
-                        // A 64-bit lookup half collided with a live
-                        // ticket's: draw again.
-                        Refused::Taken(back) => {
-                            identity = back;
-                            continue;
-                        }
-                        Refused::Full { wait } => {
-                            return Err(MintError::IdentityFull {
-                                retry_after: Duration::from_nanos(wait),
-                            });
-                        }
-                    }
                 }
             }
-            state.fifo.push_back(Minted {
-                lookup: parts.lookup,
-                at: now,
-            });
-            sweep_if_due(&mut state);
-            return Ok(ticket);
         }
     }
 
@@ -347,12 +312,11 @@ impl<I> MemoryStore<I> {
         // Remove first, check after: the removal is the atomic step that
         // makes the ticket single use, and a wrong secret or audience burns
         // it.
-        let Some((_, stored)) = store.tickets.remove(&parts.lookup) else {
-            return Err(TicketError::Unknown(Redacted::new(presented)));
-        };
-        {
-            let mut state = store.expiry_shard(parts.lookup).lock();
-            state.live = state.live.saturating_sub(1);
+        let stored = {
+            let mut state = store.shard(parts.lookup).lock();
+            let Some(stored) = state.tickets.remove(&parts.lookup) else {
+                return Err(TicketError::Unknown(Redacted::new(presented)));
+            };
             if let Some(at) = find(&state.fifo, parts.lookup, stored.minted) {
                 state.fifo[at].lookup = CONSUMED;
                 state.consumed += 1;
@@ -365,7 +329,8 @@ impl<I> MemoryStore<I> {
             if store.tight.load(Ordering::SeqCst) {
                 store.take_spare(&mut state);
             }
-        }
+            stored
+        };
         if let Some(quota) = &store.per_identity {
             quota.release(&stored.identity, store);
         }
@@ -411,15 +376,16 @@ impl<I> MemoryStore<I> {
     pub fn len(&self) -> usize {
         let store = &*self.shared;
         let now = store.now_nanos();
-        let live: usize = store
-            .expiry
-            .iter()
-            .map(|shard| {
+        let mut live = 0;
+        for shard in &store.shards {
+            let mut reaped = Vec::new();
+            {
                 let mut state = shard.lock();
-                store.reap(&mut state, now);
-                state.live
-            })
-            .sum();
+                store.reap(&mut state, now, &mut reaped);
+                live += state.tickets.len();
+            }
+            store.count_out(&mut reaped);
+        }
         live.min(store.max_outstanding)
     }
 
@@ -434,38 +400,99 @@ impl<I> Shared<I> {
         nanos_since(&*self.clock, self.epoch)
     }
 
-    fn expiry_shard(&self, lookup: u64) -> &ExpiryShard {
+    fn shard(&self, lookup: u64) -> &Shard<I> {
         // The shard count is a power of two; the lookup half is uniform.
-        let index = (lookup as usize) & (self.expiry.len() - 1);
-        &self.expiry[index]
+        let index = (lookup as usize) & (self.shards.len() - 1);
+        &self.shards[index]
     }
 
     /// Live tickets, without reaping: a moment's estimate, as
     /// [`MemoryStore::len`].
     fn live(&self) -> usize {
-        self.expiry.iter().map(|shard| shard.lock().live).sum()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().tickets.len())
+            .sum()
     }
 
-    /// Takes one place under the cap for a ticket filed in the shard whose
-    /// `state` the caller holds: from the shard's quota, topped up from the
-    /// pool when it is used up. `false` when the pool is empty too.
-    fn claim(&self, state: &mut ShardState) -> bool {
-        if state.live >= state.quota {
+    /// Files a ticket in its shard, unless the lookup half is taken
+    /// (`Taken`) or no place is left in the shard or the pool
+    /// (`StoreFull`): its mint time in store nanoseconds. Tickets reaped
+    /// on the way leave their identities in `reaped` when there is a cap
+    /// per identity.
+    fn file(
+        &self,
+        parts: &TicketParts,
+        identity: I,
+        minted_wall: u64,
+        audience: Option<NonZeroU32>,
+        reaped: &mut Vec<I>,
+    ) -> Result<u64, Refused<I>> {
+        let mut state = self.shard(parts.lookup).lock();
+        // Claimed before reaping: when the shard and the pool have no
+        // place, `reclaim` reaps every shard, not just this one.
+        if !self.claim(&mut state) {
+            return Err(Refused::StoreFull(identity));
+        }
+        // The time is read under the shard lock so that each FIFO is in
+        // mint order even when two threads mint into it at once.
+        let now = self.now_nanos();
+        self.reap(&mut state, now, reaped);
+        match state.tickets.entry(parts.lookup) {
+            MapEntry::Vacant(slot) => {
+                slot.insert(Stored {
+                    secret: parts.secret,
+                    minted: now,
+                    minted_wall,
+                    identity,
+                    audience,
+                });
+            }
+            MapEntry::Occupied(_) => {
+                // While the store is full, the place goes back to the pool.
+                if self.tight.load(Ordering::SeqCst) {
+                    self.take_spare(&mut state);
+                }
+                return Err(Refused::Taken(identity));
+            }
+        }
+        state.fifo.push_back(Minted {
+            lookup: parts.lookup,
+            at: now,
+        });
+        sweep_if_due(&mut state);
+        Ok(now)
+    }
+
+    /// Whether the shard whose `state` the caller holds has a place under
+    /// the cap for one more ticket: in its quota, topped up from the pool
+    /// when it is used up. `false` when the pool is empty too.
+    fn claim(&self, state: &mut ShardState<I>) -> bool {
+        if state.tickets.len() >= state.quota {
             let taken = self.take_from_pool();
             if taken == 0 {
                 return false;
             }
             state.quota += taken;
         }
-        state.live += 1;
         true
+    }
+
+    /// Counts out the identities of reaped tickets under the cap per
+    /// identity; the caller holds no shard's lock.
+    fn count_out(&self, reaped: &mut Vec<I>) {
+        if let Some(quota) = &self.per_identity {
+            for identity in reaped.drain(..) {
+                quota.release(&identity, self);
+            }
+        }
     }
 
     /// Takes a batch of places out of the pool: a share of what is left,
     /// so that shards seldom come back while places are plenty, and one at
     /// a time once they are scarce. 0 when the pool is empty.
     fn take_from_pool(&self) -> usize {
-        let batch = |free: usize| (free / (4 * self.expiry.len())).clamp(1, 1024);
+        let batch = |free: usize| (free / (4 * self.shards.len())).clamp(1, 1024);
         self.pool
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |free| {
                 (free > 0).then(|| free - batch(free))
@@ -521,21 +548,25 @@ impl<I> Shared<I> {
         self.walks.fetch_add(1, Ordering::Relaxed);
         let mut found = 0;
         let mut oldest: Option<u64> = None;
-        for shard in &self.expiry {
-            let mut state = shard.lock();
-            self.reap(&mut state, now);
-            found += self.take_spare(&mut state);
-            if let Some(front) = state.fifo.front() {
-                oldest = Some(oldest.map_or(front.at, |at| at.min(front.at)));
+        let mut reaped = Vec::new();
+        for shard in &self.shards {
+            {
+                let mut state = shard.lock();
+                self.reap(&mut state, now, &mut reaped);
+                found += self.take_spare(&mut state);
+                if let Some(front) = state.fifo.front() {
+                    oldest = Some(oldest.map_or(front.at, |at| at.min(front.at)));
+                }
             }
+            self.count_out(&mut reaped);
         }
         (found, oldest)
     }
 
     /// Returns to the pool the places the shard whose `state` the caller
     /// holds has beyond its live tickets. How many.
-    fn take_spare(&self, state: &mut ShardState) -> usize {
-        let spare = state.quota - state.live.min(state.quota);
+    fn take_spare(&self, state: &mut ShardState<I>) -> usize {
+        let spare = state.quota - state.tickets.len().min(state.quota);
         state.quota -= spare;
         self.pool.fetch_add(spare, Ordering::Relaxed);
         spare
@@ -543,21 +574,22 @@ impl<I> Shared<I> {
 
     /// Pops every expired pair off the front of a shard's FIFO, removing
     /// its ticket from the map if it is still there (a pair marked
-    /// consumed has none).
+    /// consumed has none); with a cap per identity, the ticket's identity
+    /// goes to `reaped`.
     #[inline]
-    fn reap(&self, state: &mut ShardState, now: u64) {
+    fn reap(&self, state: &mut ShardState<I>, now: u64, reaped: &mut Vec<I>) {
         // Most calls find nothing expired: that check stays in the caller.
         if state
             .fifo
             .front()
             .is_some_and(|front| now.saturating_sub(front.at) > self.ttl_nanos)
         {
-            self.reap_expired(state, now);
+            self.reap_expired(state, now, reaped);
         }
     }
 
     #[inline(never)]
-    fn reap_expired(&self, state: &mut ShardState, now: u64) {
+    fn reap_expired(&self, state: &mut ShardState<I>, now: u64, reaped: &mut Vec<I>) {
         while let Some(&front) = state.fifo.front() {
             if now.saturating_sub(front.at) <= self.ttl_nanos {
                 break;
@@ -565,31 +597,32 @@ impl<I> Shared<I> {
             state.fifo.pop_front();
             if front.lookup == CONSUMED {
                 state.consumed -= 1;
-            } else if let Some(stored) = self.take_minted(front.lookup, front.at) {
-                state.live = state.live.saturating_sub(1);
-                if let Some(quota) = &self.per_identity {
-                    quota.release(&stored.identity, self);
-                }
+                continue;
             }
-            // Otherwise a consume took the ticket out and is on its way to
-            // mark the pair, or the cap per identity expired it: either
-            // counts it out of `live` itself.
+            // None when the cap per identity took it out as expired already.
+            let Some(stored) = take_minted(state, front.lookup, front.at) else {
+                continue;
+            };
+            if self.per_identity.is_some() {
+                reaped.push(stored.identity);
+            }
         }
     }
+}
 
-    /// Takes out the ticket filed under `lookup` at `at`, if it is still
-    /// there. Matching on the mint time as well keeps a leftover pair from
-    /// removing a newer ticket that drew the same lookup half.
-    fn take_minted(&self, lookup: u64, at: u64) -> Option<Stored<I>> {
-        self.tickets
-            .remove_if(&lookup, |_, stored| stored.minted == at)
-            .map(|(_, stored)| stored)
+/// Takes out of a shard the ticket filed under `lookup` at `at`, if it is
+/// still there. Matching on the mint time as well keeps a leftover pair
+/// from removing a newer ticket that drew the same lookup half.
+fn take_minted<I>(state: &mut ShardState<I>, lookup: u64, at: u64) -> Option<Stored<I>> {
+    match state.tickets.entry(lookup) {
+        MapEntry::Occupied(entry) if entry.get().minted == at => Some(entry.remove()),
+        _ => None,
     }
 }
 
 /// Sweeps the pairs marked consumed out of a shard's FIFO once they
 /// outnumber its live pairs.
-fn sweep_if_due(state: &mut ShardState) {
+fn sweep_if_due<I>(state: &mut ShardState<I>) {
     if state.consumed < SWEEP_MIN || state.consumed * 2 < state.fifo.len() {
         return;
     }
@@ -633,39 +666,33 @@ fn find(fifo: &VecDeque<Minted>, lookup: u64, at: u64) -> Option<usize> {
         .find(|&i| fifo[i].lookup == lookup)
 }
 
-impl ExpiryShard {
-    fn lock(&self) -> MutexGuard<'_, ShardState> {
+impl<I> Shard<I> {
+    fn lock(&self) -> MutexGuard<'_, ShardState<I>> {
         // The state is plain data and every update leaves it consistent,
         // so a panic elsewhere while it was locked does not spoil it.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.expired.load(Ordering::Relaxed) > 0 {
-            let expired = self.expired.swap(0, Ordering::Relaxed);
-            state.live = state.live.saturating_sub(expired);
-        }
-        state
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// What the cap per identity asks of the store. Lock order: a shard's
-/// state, then an identity's record, then the map's shards; nothing that
-/// holds a map shard takes a record or a shard's state.
+/// What the cap per identity asks of the store. Lock order: an identity's
+/// record, then a shard; nothing that holds a shard takes a record.
 impl<I> Tickets for Shared<I> {
     fn holds(&self, lookup: u64, at: u64) -> bool {
-        self.tickets
+        self.shard(lookup)
+            .lock()
+            .tickets
             .get(&lookup)
             .is_some_and(|stored| stored.minted == at)
     }
 
     fn expire(&self, lookup: u64, at: u64) -> bool {
-        let removed = self.take_minted(lookup, at).is_some();
-        if removed {
-            // Its FIFO pair stays unmarked, and is expired: the shard's
-            // next reap drops it.
-            self.expiry_shard(lookup)
-                .expired
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        removed
+        // Its FIFO pair stays unmarked, and is expired: the shard's next
+        // reap drops it.
+        take_minted(&mut self.shard(lookup).lock(), lookup, at).is_some()
+    }
+
+    fn now(&self) -> u64 {
+        self.now_nanos()
     }
 
     fn ttl_nanos(&self) -> u64 {
@@ -694,7 +721,7 @@ impl<I> fmt::Debug for MemoryStore<I> {
             .field("max_outstanding", &self.shared.max_outstanding)
             .field("max_per_identity", &self.max_per_identity())
             .field("outstanding", &self.shared.live())
-            .field("shards", &self.shared.expiry.len())
+            .field("shards", &self.shared.shards.len())
             .finish_non_exhaustive()
     }
 }
@@ -871,25 +898,19 @@ impl<I> MemoryStoreBuilder<I> {
     pub fn build(self) -> MemoryStore<I> {
         let shards = self.shards.clamp(2, 1 << 16).next_power_of_two();
         let epoch = self.clock.now();
-        let expiry = (0..shards)
-            .map(|_| ExpiryShard {
+        let shards = (0..shards)
+            .map(|_| Shard {
                 state: Mutex::new(ShardState {
+                    tickets: HashMap::default(),
                     fifo: VecDeque::new(),
-                    live: 0,
                     quota: 0,
                     consumed: 0,
                 }),
-                expired: AtomicUsize::new(0),
             })
             .collect();
         MemoryStore {
             shared: Arc::new(Shared {
-                tickets: DashMap::with_capacity_and_hasher_and_shard_amount(
-                    0,
-                    BuildU64Hasher::default(),
-                    shards,
-                ),
-                expiry,
+                shards,
                 pool: AtomicUsize::new(self.max_outstanding),
                 max_outstanding: self.max_outstanding,
                 tight: AtomicBool::new(false),

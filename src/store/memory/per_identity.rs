@@ -45,6 +45,9 @@ pub(super) trait Tickets {
     /// it out itself: the store must not [`release`](Quota::release) it.
     fn expire(&self, lookup: u64, at: u64) -> bool;
 
+    /// Now, in the store's nanoseconds.
+    fn now(&self) -> u64;
+
     /// The store's TTL, in the nanoseconds its times are kept in.
     fn ttl_nanos(&self) -> u64;
 }
@@ -54,6 +57,10 @@ pub(super) enum Refused<I> {
     /// The store already has a ticket under the drawn lookup half: draw
     /// again, with the identity given back.
     Taken(I),
+    /// The store has no place left under its cap in the ticket's shard nor
+    /// in its pool: reclaim places and try again, with the identity given
+    /// back.
+    StoreFull(I),
     /// The identity holds its maximum; its oldest live ticket expires in
     /// `wait` nanoseconds.
     Full { wait: u64 },
@@ -64,17 +71,16 @@ pub(super) trait Quota<I>: Send + Sync {
     /// The most live tickets one identity may hold.
     fn max(&self) -> usize;
 
-    /// Files a ticket for `identity` (under `lookup`, minted at `now`)
-    /// through `file` unless the identity holds its maximum already. `file`
-    /// runs under the identity's lock; it gives the identity back when the
-    /// lookup half is taken.
+    /// Files a ticket for `identity` (under `lookup`) through `file` unless
+    /// the identity holds its maximum already. `file` runs under the
+    /// identity's lock and answers the ticket's mint time, or why it was
+    /// not filed (with the identity given back).
     fn admit(
         &self,
         identity: I,
         lookup: u64,
-        now: u64,
         tickets: &dyn Tickets,
-        file: &mut dyn FnMut(I) -> Result<(), I>,
+        file: &mut dyn FnMut(I) -> Result<u64, Refused<I>>,
     ) -> Result<(), Refused<I>>;
 
     /// Counts out one of `identity`'s tickets, which the caller has just
@@ -244,9 +250,8 @@ impl<I, G: Keying<I>> Quota<I> for IdentityCap<I, G> {
         &self,
         identity: I,
         lookup: u64,
-        now: u64,
         tickets: &dyn Tickets,
-        file: &mut dyn FnMut(I) -> Result<(), I>,
+        file: &mut dyn FnMut(I) -> Result<u64, Refused<I>>,
     ) -> Result<(), Refused<I>> {
         let ttl = tickets.ttl_nanos();
         if self.max == 0 {
@@ -256,6 +261,10 @@ impl<I, G: Keying<I>> Quota<I> for IdentityCap<I, G> {
             .records
             .entry(self.keying.owned(&identity))
             .or_default();
+        // Read under the record's lock, so that this identity's pairs come
+        // in mint order but for the few nanoseconds before `file` reads the
+        // ticket's own time (`Pairs::push` puts those in place).
+        let now = tickets.now();
         // Expired tickets free their place now: take them out of the store
         // rather than wait for its reaping to reach them.
         while let Some(front) = record.pairs.front() {
@@ -284,21 +293,21 @@ impl<I, G: Keying<I>> Quota<I> for IdentityCap<I, G> {
             return Err(Refused::Full { wait });
         }
         match file(identity) {
-            Ok(()) => {
+            Ok(at) => {
                 record.live += 1;
-                record.pairs.push(Pair { lookup, at: now });
+                record.pairs.push(Pair { lookup, at });
                 Ok(())
             }
-            Err(identity) => {
+            Err(refused) => {
                 // A fresh record must not stay behind empty.
                 let empty = record.live == 0;
                 drop(record);
-                if empty {
-                    self.keying.with(&identity, |key| {
+                if empty && let Refused::Taken(identity) | Refused::StoreFull(identity) = &refused {
+                    self.keying.with(identity, |key| {
                         self.records.remove_if(key, |_, record| record.live == 0)
                     });
                 }
-                Err(Refused::Taken(identity))
+                Err(refused)
             }
         }
     }
