@@ -70,11 +70,11 @@ const CONSUMED: u64 = 0;
 
 /// The default in-process ticket store.
 ///
-/// Tickets sit in a [`DashMap`] keyed by their random lookup half, and each
-/// shard keeps a queue of its tickets in mint order: one TTL per store
-/// means they expire in that order, so reclaiming an expired ticket is a
-/// pop from a queue's front, done once per ticket (amortized O(1)) while
-/// minting, and no call ever walks the whole store.
+/// Tickets sit in shards picked by their random lookup half; each shard
+/// keeps, under one lock, a map of its tickets and a queue of them in mint
+/// order: one TTL per store means they expire in that order, so reclaiming
+/// an expired ticket is a pop from a queue's front, done once per ticket
+/// (amortized O(1)) while minting, and no call ever walks the whole store.
 ///
 /// Cheap to [`Clone`]: clones are handles onto one store. `I` is the
 /// identity a ticket is bound to, typically the application's user or
