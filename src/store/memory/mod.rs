@@ -254,6 +254,12 @@ impl<I> MemoryStore<I> {
                     identity = back;
                 }
                 Err(Refused::Full { wait }) => {
+                    // A store with no place left says so first: the
+                    // identity's cap is the answer only when the store
+                    // would have taken the ticket.
+                    if !store.has_place(parts.lookup) && !store.reclaim() {
+                        return Err(MintError::Full);
+                    }
                     return Err(MintError::IdentityFull {
                         retry_after: Duration::from_nanos(wait),
                     });
@@ -476,6 +482,12 @@ impl<I> Shared<I> {
             state.quota += taken;
         }
         true
+    }
+
+    /// Whether the shard of `lookup` or the pool has a place for one more
+    /// ticket (see [`claim`](Self::claim)).
+    fn has_place(&self, lookup: u64) -> bool {
+        self.claim(&mut self.shard(lookup).lock())
     }
 
     /// Counts out the identities of reaped tickets under the cap per

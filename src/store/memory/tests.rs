@@ -658,3 +658,22 @@ fn a_consumed_tickets_pair_is_marked_and_dropped_without_a_lookup() {
     assert_eq!((marked(), fifo_pairs(&store)), (0, 0));
     assert_eq!(store.shared.live(), 0);
 }
+
+#[test]
+fn a_full_store_says_so_before_an_identity_at_its_cap() {
+    // Both caps reached: the store's answer comes first, as it did when
+    // the store's place was claimed before the identity was counted.
+    let (store, clock) = capped_store(2, 2);
+    store.mint(1).unwrap();
+    store.mint(1).unwrap();
+    assert_eq!(store.mint(1).unwrap_err(), MintError::Full);
+    // Once the store has room, the identity's cap answers.
+    clock.advance(Duration::from_secs(31));
+    store.mint(1).unwrap();
+    store.mint(1).unwrap();
+    assert_eq!(store.mint(2).unwrap_err(), MintError::Full);
+    let (store, _clock) = capped_store(2, 3);
+    store.mint(1).unwrap();
+    store.mint(1).unwrap();
+    retry_after(store.mint(1));
+}
