@@ -208,9 +208,10 @@ impl Pairs {
         self.first = self.rest.pop_front();
     }
 
-    /// Adds a pair in mint order. Two mints of one identity read the time
-    /// before they take its lock, so the later pair can arrive first; it
-    /// is then a place or two from the back.
+    /// Adds a pair in mint order. A record's mints file their tickets one
+    /// at a time under its lock, reading the time as they do, so pairs come
+    /// in order; one that does not (a clock that went back) is put in its
+    /// place all the same.
     fn push(&mut self, pair: Pair) {
         let Some(first) = self.first else {
             self.first = Some(pair);
@@ -261,9 +262,8 @@ impl<I, G: Keying<I>> Quota<I> for IdentityCap<I, G> {
             .records
             .entry(self.keying.owned(&identity))
             .or_default();
-        // Read under the record's lock, so that this identity's pairs come
-        // in mint order but for the few nanoseconds before `file` reads the
-        // ticket's own time (`Pairs::push` puts those in place).
+        // For this identity's expiry and its wait; the ticket's own mint
+        // time is read as `file` files it.
         let now = tickets.now();
         // Expired tickets free their place now: take them out of the store
         // rather than wait for its reaping to reach them.
