@@ -49,7 +49,7 @@ const ALLOWED_GROWTH: f64 = 5.0;
 const COUNTED: &str = "*instructions::counted*";
 
 /// The cases, in the order they are printed.
-const CASES: [(&str, &str); 8] = [
+const CASES: [(&str, &str); 9] = [
     (
         "plain/bare",
         "a GET that is not an upgrade, straight to the inner service",
@@ -72,8 +72,15 @@ const CASES: [(&str, &str); 8] = [
         "the query upgrade, the socket registered for revocation and given a maximum age",
     ),
     ("store/mint", "MemoryStore::mint"),
-    ("store/consume", "MemoryStore::consume"),
+    ("store/consume", "MemoryStore::consume of the ticket just minted"),
+    (
+        "store/consume-oldest",
+        "MemoryStore::consume of the oldest of 10,000 live tickets, oldest first",
+    ),
 ];
+
+/// Live tickets the `store/consume-oldest` case starts with.
+const LIVE: u64 = 10_000;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -109,13 +116,15 @@ fn counted<I, O>(work: &mut impl FnMut(I) -> O, input: I) -> O {
 }
 
 /// Runs `count` inputs through `work`, each counted, after a few uncounted
-/// rounds that warm the allocator and the maps.
+/// rounds that warm the allocator and the maps. Each input is made just
+/// before its count, as a browser mints its ticket just before it
+/// connects: the store holds no other live ticket meanwhile.
 fn run<I, O>(count: u64, mut make: impl FnMut() -> I, mut work: impl FnMut(I) -> O) {
     for _ in 0..100 {
         black_box(work(make()));
     }
-    let inputs: Vec<I> = (0..count).map(|_| make()).collect();
-    for input in inputs {
+    for _ in 0..count {
+        let input = make();
         black_box(counted(&mut work, input));
     }
 }
@@ -200,6 +209,18 @@ fn run_case(case: &str, count: u64) -> ExitCode {
         }
         "store/consume" => {
             let make = || store.mint(7).expect("mint").expose_secret().to_owned();
+            run(count, make, |ticket: String| {
+                store.consume(&ticket).expect("consume").identity
+            });
+        }
+        "store/consume-oldest" => {
+            // Minted before the count, consumed in mint order: each is
+            // looked for behind every ticket minted after it.
+            let mut live = (0..LIVE)
+                .map(|_| store.mint(7).expect("mint").expose_secret().to_owned())
+                .collect::<Vec<_>>()
+                .into_iter();
+            let make = || live.next().expect("fewer requests than live tickets");
             run(count, make, |ticket: String| {
                 store.consume(&ticket).expect("consume").identity
             });
