@@ -72,7 +72,10 @@ const CASES: [(&str, &str); 9] = [
         "the query upgrade, the socket registered for revocation and given a maximum age",
     ),
     ("store/mint", "MemoryStore::mint"),
-    ("store/consume", "MemoryStore::consume of the ticket just minted"),
+    (
+        "store/consume",
+        "MemoryStore::consume of the ticket just minted",
+    ),
     (
         "store/consume-oldest",
         "MemoryStore::consume of the oldest of 10,000 live tickets, oldest first",
@@ -136,7 +139,7 @@ fn warm_store() -> MemoryStore<u64> {
     let store = MemoryStore::<u64>::builder()
         .max_outstanding(usize::MAX)
         .build();
-    let tickets: Vec<_> = (0..2 * LONG)
+    let tickets: Vec<_> = (0..4 * LONG)
         .map(|_| store.mint(7).expect("mint"))
         .collect();
     for ticket in &tickets {
