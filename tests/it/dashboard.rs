@@ -230,12 +230,22 @@ async fn session_end(demo: &Demo, cookie: &str) -> SystemTime {
 async fn the_socket_ends_with_the_session_unless_it_is_renewed() {
     let demo = start().await;
     demo.session_lifetime.set(Duration::from_secs(2));
+    let expired = "ws_ticket_revoked_total{reason=\"expired\"}";
+    let (_, _, before) = metrics_text(&demo).await;
 
     let ada = demo.sign_in("Ada").await;
     let ends = session_end(&demo, &ada).await;
     let (mut socket, _) = demo.connect_page(&demo.mint(&ada).await, &[]).await;
     next_of_kind(&mut socket, "greeting").await;
     assert_closed_with(&mut socket, "expired").await;
+    // The deadline thread counted it, under its own label (counted before
+    // the socket is told; other tests here move the same counter, hence
+    // "at least").
+    let (_, _, after) = metrics_text(&demo).await;
+    assert!(
+        sample(&after, expired) - sample(&before, expired) >= 1.0,
+        "{expired} did not move:\n{after}"
+    );
     // The end is in whole milliseconds, floored.
     assert!(
         SystemTime::now() + Duration::from_millis(1) >= ends,
