@@ -485,9 +485,12 @@ impl<I> Shared<I> {
     }
 
     /// Whether the shard of `lookup` or the pool has a place for one more
-    /// ticket (see [`claim`](Self::claim)).
+    /// ticket. Only looks: a refused mint that took a place out of the pool
+    /// would leave it in one shard, where, while the store is `tight`, a
+    /// mint in any other shard would not find it.
     fn has_place(&self, lookup: u64) -> bool {
-        self.claim(&mut self.shard(lookup).lock())
+        let state = self.shard(lookup).lock();
+        state.tickets.len() < state.quota || self.pool.load(Ordering::Relaxed) > 0
     }
 
     /// Counts out the identities of reaped tickets under the cap per

@@ -677,3 +677,34 @@ fn a_full_store_says_so_before_an_identity_at_its_cap() {
     store.mint(1).unwrap();
     retry_after(store.mint(1));
 }
+
+#[test]
+fn an_identity_at_its_cap_does_not_hold_back_the_stores_last_place() {
+    // The store is full and knows it (`tight`, nothing expires for a
+    // TTL): a consume hands its place to the pool. An identity at its
+    // own cap then asks again and again; each answer must leave that
+    // place where any mint finds it, not in the shard its drawn lookup
+    // happened to pick.
+    let clock = ManualClock::new();
+    let store = MemoryStore::<u64>::builder()
+        .max_outstanding(64)
+        .max_per_identity(1)
+        .shards(64)
+        .clock(clock.clone())
+        .build();
+    let mut tickets: Vec<Ticket> = (0..64).map(|i| store.mint(i).unwrap()).collect();
+    assert_eq!(store.mint(1_000).unwrap_err(), MintError::Full);
+    for round in 0..8 {
+        let freed = tickets.pop().unwrap();
+        store.consume(freed.expose_secret()).unwrap();
+        for _ in 0..8 {
+            // Identity 0 holds its one ticket: refused, whatever the shard.
+            retry_after(store.mint(0));
+        }
+        let ticket = store
+            .mint(2_000 + round)
+            .unwrap_or_else(|e| panic!("round {round}: 63 live of 64, yet {e:?}"));
+        tickets.push(ticket);
+        assert_eq!(store.mint(3_000).unwrap_err(), MintError::Full);
+    }
+}
