@@ -769,3 +769,55 @@ fn both_caps_hold_and_no_place_leaks_under_racing_mints_consumes_and_expiry() {
     assert!(store.is_empty());
     assert_eq!(footprint(&store).0, 0);
 }
+
+#[test]
+fn same_instant_consumes_mark_only_their_own_pair_through_sweeps() {
+    // A manual clock that never moves: every pair in a shard has one
+    // mint time, so `find` tells them apart by lookup half alone. After
+    // each consume, in a shuffled order and across sweeps, each shard's
+    // unmarked pairs are exactly its map's tickets.
+    let (store, _clock) = manual_store(Duration::from_secs(30), 10_000);
+    let mut tickets: Vec<(u64, Ticket)> = (0..600).map(|i| (i, store.mint(i).unwrap())).collect();
+    // A fixed shuffle: oldest, newest and middle ones in turn.
+    let mut order = Vec::new();
+    while !tickets.is_empty() {
+        order.push(tickets.remove(0));
+        if let Some(last) = tickets.pop() {
+            order.push(last);
+        }
+        if !tickets.is_empty() {
+            order.push(tickets.remove(tickets.len() / 2));
+        }
+    }
+    let consistent = || {
+        for shard in store.shared.shards.iter() {
+            let state = shard.lock();
+            let marked = state.fifo.iter().filter(|m| m.lookup == CONSUMED).count();
+            assert_eq!(marked, state.consumed);
+            let unmarked: Vec<_> = state.fifo.iter().filter(|m| m.lookup != CONSUMED).collect();
+            assert_eq!(unmarked.len(), state.tickets.len());
+            for m in unmarked {
+                assert_eq!(state.tickets.get(&m.lookup).map(|s| s.minted), Some(m.at));
+            }
+        }
+    };
+    for (n, (identity, ticket)) in order.iter().enumerate() {
+        assert_eq!(
+            store.consume(ticket.expose_secret()).unwrap().identity,
+            *identity
+        );
+        if n % 37 == 0 {
+            consistent();
+        }
+        // A new ticket at the same instant, consumed at once.
+        let fresh = store.mint(1_000_000).unwrap();
+        store.consume(fresh.expose_secret()).unwrap();
+    }
+    consistent();
+    assert!(store.is_empty());
+    // With nothing live, the sweeps leave each shard fewer than SWEEP_MIN
+    // marked pairs.
+    for shard in store.shared.shards.iter() {
+        assert!(shard.lock().fifo.len() < SWEEP_MIN);
+    }
+}
