@@ -524,9 +524,11 @@ impl<I> Shared<I> {
     /// none, the store is `tight`. While it is, consumes hand their places
     /// straight to the pool, and nothing expires before `full_until`, so a
     /// mint until then looks at the pool alone: O(1), whatever the shard
-    /// count. A walk comes again only once `full_until` has passed, and it
-    /// reaps at least the pair that set it, so walks are paid for by minted
-    /// tickets, never by refused mints.
+    /// count. A walk comes again only once `full_until` has passed: it
+    /// reaps at least the pair that set it, or, when the last places went
+    /// to mints behind the walk that found the store full (`full_until`
+    /// then counts from that walk's start), it is at most one walk a TTL.
+    /// A flood of refused mints never buys more walks.
     fn reclaim(&self) -> bool {
         let now = self.now_nanos();
         if self.tight.load(Ordering::SeqCst) && now < self.full_until.load(Ordering::Acquire) {
@@ -539,9 +541,13 @@ impl<I> Shared<I> {
         }
         // Full. The oldest pair left (a live ticket's or a consumed one's:
         // either way a lower bound) says when the next ticket can expire.
-        let expiry = oldest.map_or(u64::MAX, |at| {
-            at.saturating_add(self.ttl_nanos).saturating_add(1)
-        });
+        // A ticket minted during the walk, in a shard it had passed, is no
+        // pair it saw, but it was minted after `now`: the walk's start
+        // bounds it, and bounds the wait when every shard looked empty.
+        let expiry = oldest
+            .map_or(now, |at| at.min(now))
+            .saturating_add(self.ttl_nanos)
+            .saturating_add(1);
         self.full_until.store(expiry, Ordering::Release);
         if !self.tight.swap(true, Ordering::SeqCst) {
             // Consumes that ran during the walk may have missed the flag

@@ -821,3 +821,41 @@ fn same_instant_consumes_mark_only_their_own_pair_through_sweeps() {
         assert!(shard.lock().fifo.len() < SWEEP_MIN);
     }
 }
+
+#[test]
+fn a_full_store_walks_again_once_its_last_ticket_can_expire() {
+    // A store of one place, its ticket never consumed: each round, once
+    // the previous ticket has expired, three threads race to mint, and
+    // exactly one may win. A walk that finds the store full while a
+    // racing mint takes the last place behind it must still date the
+    // next possible expiry, or no mint ever walks again. Many shards make
+    // the walk long enough for that race to come often.
+    let clock = ManualClock::new();
+    let store = MemoryStore::<u64>::builder()
+        .max_outstanding(1)
+        .shards(256)
+        .ttl(Duration::from_secs(1))
+        .clock(clock.clone())
+        .build();
+    let barrier = std::sync::Barrier::new(3);
+    for round in 0..300 {
+        clock.advance(Duration::from_secs(2));
+        let won = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for t in 0..3u64 {
+                let (store, barrier, won) = (&store, &barrier, &won);
+                s.spawn(move || {
+                    barrier.wait();
+                    // The winner walks away from its ticket; the losers
+                    // try again a few times, walking the shards.
+                    for _ in 0..20 {
+                        if store.mint(t).is_ok() {
+                            won.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(won.load(Ordering::Relaxed), 1, "round {round}");
+    }
+}
