@@ -43,6 +43,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -495,11 +496,36 @@ impl<I> Shared<I> {
 
     /// Counts out the identities of reaped tickets under the cap per
     /// identity; the caller holds no shard's lock.
+    #[inline]
     fn count_out(&self, reaped: &mut Vec<I>) {
-        if let Some(quota) = &self.per_identity {
-            for identity in reaped.drain(..) {
+        // Most calls have nothing to count out: that check stays inline.
+        if let Some(quota) = &self.per_identity
+            && !reaped.is_empty()
+        {
+            self.count_out_each(&**quota, reaped);
+        }
+    }
+
+    #[inline(never)]
+    fn count_out_each(&self, quota: &dyn Quota<I>, reaped: &mut Vec<I>) {
+        // The application's code runs here (a key function, an identity's
+        // `Hash`, `Eq` or `Drop`). Should it panic for one identity, the
+        // others of the batch are still counted out, or they would stay
+        // counted as live, refused at their cap for good; then the first
+        // panic goes on. A record is left as it was when its release
+        // panics (the key is made before the record is touched).
+        let mut first_panic = None;
+        for identity in reaped.drain(..) {
+            let release = AssertUnwindSafe(|| {
                 quota.release(&identity, self);
+                drop(identity);
+            });
+            if let Err(panic) = std::panic::catch_unwind(release) {
+                first_panic.get_or_insert(panic);
             }
+        }
+        if let Some(panic) = first_panic {
+            std::panic::resume_unwind(panic);
         }
     }
 

@@ -859,3 +859,42 @@ fn a_full_store_walks_again_once_its_last_ticket_can_expire() {
         assert_eq!(won.load(Ordering::Relaxed), 1, "round {round}");
     }
 }
+
+/// A key function that panics for one identity as its expired tickets are
+/// counted out must not leave the others of the batch counted as live:
+/// they could never mint again. The panic still reaches the caller.
+#[test]
+fn a_panicking_key_function_leaves_no_other_identity_at_its_cap() {
+    static PANIC_ON_7: AtomicBool = AtomicBool::new(false);
+    let clock = ManualClock::new();
+    let store = MemoryStore::<u64>::builder()
+        .ttl(Duration::from_secs(30))
+        .shards(1)
+        .clock(clock.clone())
+        .max_per_identity_by(1, |&user: &u64| {
+            assert!(
+                !(user == 7 && PANIC_ON_7.load(Ordering::SeqCst)),
+                "key of 7"
+            );
+            user
+        })
+        .build();
+    // One shard, so one batch, in mint order: 7 first, then the others.
+    for user in [7, 1, 2, 3] {
+        store.mint(user).expect("under the caps");
+    }
+    clock.advance(Duration::from_secs(31));
+    PANIC_ON_7.store(true, Ordering::SeqCst);
+    let reaping = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.len()));
+    assert!(
+        reaping.is_err(),
+        "the key function's panic reaches the caller"
+    );
+    PANIC_ON_7.store(false, Ordering::SeqCst);
+    for user in [1, 2, 3] {
+        store
+            .mint(user)
+            .expect("counted out despite the panic on 7");
+    }
+    assert_eq!(store.len(), 3);
+}
