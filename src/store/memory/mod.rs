@@ -416,10 +416,13 @@ impl<I> Shared<I> {
     /// Live tickets, without reaping: a moment's estimate, as
     /// [`MemoryStore::len`].
     fn live(&self) -> usize {
+        // Counted shard by shard while others mint and consume, the sum can
+        // pass the cap, which no moment's count can: clamped, as `len`.
         self.shards
             .iter()
             .map(|shard| shard.lock().tickets.len())
-            .sum()
+            .sum::<usize>()
+            .min(self.max_outstanding)
     }
 
     /// Files a ticket in its shard, unless the lookup half is taken
