@@ -7,7 +7,8 @@
 //! requests and tickets are built before, outside the count. The count per
 //! request is the difference between a run of [`SHORT`] and one of [`LONG`]
 //! requests, divided by the difference: what the first request pays once
-//! (a lazy initialisation, a thread started) cancels out.
+//! (a lazy initialisation, a thread started) cancels out. Each length runs
+//! [`RUNS`] times and the fewest instructions count (see [`fewest`]).
 //!
 //! ```text
 //! cargo +1.95.0 bench --bench instructions                       # the gate
@@ -37,12 +38,14 @@ use http::Request;
 use tower::{Layer, Service};
 use tower_ws_ticket::{MemoryStore, Revocations, WsTicketLayer};
 use tower_ws_ticket_demo::testkit::bench::{
-    header_upgrade_request, poll_once, ready_inner, upgrade_request,
+    header_upgrade_request, plain_request, poll_once, ready_inner, upgrade_request,
 };
 
 /// Requests counted in the short and the long run of each case.
 const SHORT: u64 = 2_000;
 const LONG: u64 = 4_000;
+/// Runs of each length per case; the fewest instructions count.
+const RUNS: usize = 3;
 /// Growth over the baseline that fails the gate, in percent.
 const ALLOWED_GROWTH: f64 = 5.0;
 /// What callgrind counts: this function and everything it calls.
@@ -148,14 +151,6 @@ fn warm_store() -> MemoryStore<u64> {
     store
 }
 
-fn plain_request() -> Request<()> {
-    Request::get("/api/items?page=2")
-        .header("accept", "application/json")
-        .header("user-agent", "bench")
-        .body(())
-        .expect("request")
-}
-
 /// Calls `service` and polls it once; the response is dropped inside the
 /// count (what a socket's handle costs when it goes is part of the
 /// request), its status returned.
@@ -250,8 +245,8 @@ fn gate(write_baseline: bool) -> Result<ExitCode, String> {
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let mut counts = BTreeMap::new();
     for (case, _) in CASES {
-        let short = callgrind(&scratch, case, SHORT)?;
-        let long = callgrind(&scratch, case, LONG)?;
+        let short = fewest(&scratch, case, SHORT)?;
+        let long = fewest(&scratch, case, LONG)?;
         // Integer counts; the difference of two runs is exact, its share
         // per request kept to a tenth.
         let per_request = long.saturating_sub(short) as f64 / (LONG - SHORT) as f64;
@@ -300,6 +295,19 @@ fn rustc_version() -> Result<String, String> {
         .output()
         .map_err(|e| format!("running `{rustc} --version`: {e}"))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The fewest instructions of [`RUNS`] runs of `case` with `count`
+/// requests. Now and then a run pays for something the requests did not
+/// ask for (a `store/mint` run was once 40% over its usual count, one run
+/// in three): such costs only ever add, so the fewest is the count of the
+/// requests themselves, and the gate does not fail at random.
+fn fewest(scratch: &Path, case: &str, count: u64) -> Result<u64, String> {
+    let mut fewest = u64::MAX;
+    for _ in 0..RUNS {
+        fewest = fewest.min(callgrind(scratch, case, count)?);
+    }
+    Ok(fewest)
 }
 
 /// Runs `case` with `count` requests under callgrind; the instructions

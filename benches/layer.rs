@@ -18,20 +18,11 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::Request;
 use tower::{Layer, Service};
 use tower_ws_ticket::{MemoryStore, WsTicketLayer};
 use tower_ws_ticket_demo::testkit::bench::{
-    admit, header_upgrade_request, poll_once, ready_inner, upgrade_request,
+    admit, header_upgrade_request, plain_request, poll_once, ready_inner, upgrade_request,
 };
-
-fn plain_request() -> Request<()> {
-    Request::get("/api/items?page=2")
-        .header("accept", "application/json")
-        .header("user-agent", "bench")
-        .body(())
-        .expect("request")
-}
 
 fn non_upgrade(c: &mut Criterion) {
     let store = MemoryStore::<u64>::new();

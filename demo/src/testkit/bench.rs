@@ -44,6 +44,15 @@ pub fn ready_inner() -> impl Service<
     })
 }
 
+/// An ordinary `GET` (not an upgrade), as an API call from a page sends it.
+pub fn plain_request() -> Request<()> {
+    Request::get("/api/items?page=2")
+        .header("accept", "application/json")
+        .header("user-agent", "bench")
+        .body(())
+        .expect("request")
+}
+
 /// A WebSocket upgrade to `/api/ws` with `ticket` in the query, beside an
 /// application parameter.
 ///
